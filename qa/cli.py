@@ -1,0 +1,164 @@
+"""The ``qa`` command: a thin typer shell over the library.
+
+Each command checks its arguments, calls one library function and reports
+the result. Exit codes: 0 ok, 1 usage or setup error (bad arguments, missing
+input, bad config, output folder exists), 2 input errors over
+``--max-error-rate``, 3 internal error.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qa import __version__
+from qa.config import ConfigError
+from qa.io.read import InputError
+from qa.io.write import OutputExistsError
+from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, RunResult
+from qa.pipeline import Progress as RunProgress
+from qa.pipeline import score as run_score
+
+app = typer.Typer(
+    name="qa",
+    help="Quality monitoring for Chinese call-center transcripts: tags, QA checks and per-agent scorecards.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out_console.print(f"qa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Quality monitoring for Chinese call-center transcripts."""
+
+
+def _summary(result: RunResult) -> Table:
+    table = Table(title=f"qa score -> {result.out_dir}", show_header=True)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("calls scored", str(result.calls))
+    table.add_row("turns", str(result.turns))
+    table.add_row("records rejected", f"{result.errors} ({result.error_rate:.2%})")
+    for reason, n in result.error_reasons.items():
+        table.add_row(f"  rejected: {reason}", str(n))
+    for check, n in result.findings.items():
+        table.add_row(f"findings: {check}", str(n))
+    total = sum(result.timings.values())
+    for stage, secs in result.timings.items():
+        table.add_row(f"time: {stage}", f"{secs:.2f} s")
+    rate = result.turns / total if total else 0.0
+    table.add_row("time: total", f"{total:.2f} s ({rate:,.0f} turns/s)")
+    return table
+
+
+@app.command()
+def score(
+    inputs: Annotated[list[Path], typer.Argument(help="JSONL files or folders of them (searched recursively).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder to write.")],
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="YAML config merged over the built-in default.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+    max_error_rate: Annotated[
+        float,
+        typer.Option(
+            "--max-error-rate", min=0.0, max=1.0, help="Exit with status 2 when the share of rejected records exceeds this."
+        ),
+    ] = 0.01,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
+) -> None:
+    """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
+
+    Writes turns.parquet, findings.parquet, calls.parquet, scorecards.parquet,
+    scorecards.csv, errors.jsonl and manifest.json. Bad records are reported
+    in errors.jsonl (file, line, reason) and skipped; the rest is scored.
+    """
+    show = not quiet and err_console.is_terminal
+    bar = Progress(
+        TextColumn("scoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("records  {task.fields[turns]} turns"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not show,
+    )
+    task = bar.add_task("score", total=None, turns=0)
+
+    def on_progress(p: RunProgress) -> None:
+        bar.update(task, completed=p.calls + p.errors, total=p.records_total, turns=p.turns)
+
+    try:
+        with bar:
+            result = run_score(
+                inputs,
+                out,
+                config_path=config,
+                force=force,
+                max_error_rate=max_error_rate,
+                on_progress=on_progress,
+            )
+    except (InputError, OutputExistsError, ConfigError) as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    if not quiet:
+        out_console.print(_summary(result))
+    if result.exit_code:
+        err_console.print(
+            f"[red]error:[/red] {result.errors} of {result.records} records rejected "
+            f"({result.error_rate:.2%} > --max-error-rate {max_error_rate:.2%}); see {result.out_dir / 'errors.jsonl'}",
+            highlight=False,
+        )
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def rules() -> None:
+    """List the recognizers that configs can name, with their versions and files."""
+    from qa.recognizers import registry
+
+    table = Table(show_header=True)
+    for col in ("name", "version", "file", "sha256"):
+        table.add_column(col)
+    for name in registry.known():
+        info = registry.rule_info(name)
+        table.add_row(name, str(info.get("version", "")), str(info.get("file", "")), str(info.get("sha256", ""))[:12])
+    out_console.print(table)
+
+
+def main() -> None:
+    """Console entry point: usage errors exit 1 (not click's 2, which means input errors here)."""
+    try:
+        rc = app(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(EXIT_USAGE)
+    except Exception as e:  # noqa: BLE001 - last line of defence for schedulers
+        err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e}", highlight=False)
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(rc if isinstance(rc, int) else 0)
