@@ -35,6 +35,7 @@ FINDINGS_SCHEMA: dict[str, pl.DataType] = {
     "evidence": pl.String(),
     "score": pl.Float64(),
     "source": pl.String(),
+    "rule": pl.String(),
 }
 
 
@@ -86,6 +87,7 @@ def finding_rows(findings: list[Finding]) -> list[dict]:
             "evidence": f.evidence,
             "score": round(f.score, 4),
             "source": f.source,
+            "rule": f.rule,
         }
         for f in findings
     ]

@@ -90,7 +90,8 @@ class Hit:
 
     ``text[start:end] == evidence`` always holds for the turn's original text.
     ``source`` is the versioned id of the rule or model that fired, e.g.
-    ``"lexicon:apology.v1"``.
+    ``"lexicon:apology.v1"``; ``rule`` names the entry inside it that
+    matched (a lexicon term or pattern id), so calibration can point at it.
     """
 
     tag: str
@@ -100,6 +101,7 @@ class Hit:
     score: float
     source: str
     evidence: str
+    rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ class Finding:
     evidence: str
     score: float
     source: str
+    rule: str = ""  # the rule entry (or model label) behind the evidence hit
 
 
 @dataclass(frozen=True, slots=True)
