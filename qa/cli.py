@@ -9,6 +9,7 @@ input, bad config, output folder exists), 2 input errors over
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from qa import __version__
-from qa.config import ConfigError
+from qa.config import ConfigError, load_config
 from qa.io.read import InputError
+from qa.io.workdir import OutputLockedError, ResumeMismatchError
 from qa.io.write import OutputExistsError
 from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, RunResult
 from qa.pipeline import Progress as RunProgress
@@ -58,6 +60,10 @@ def _summary(result: RunResult) -> Table:
     table.add_column("value", justify="right")
     table.add_row("calls scored", str(result.calls))
     table.add_row("turns", str(result.turns))
+    if result.resumed_chunks:
+        table.add_row("chunks reused (--resume)", str(result.resumed_chunks))
+    if result.skipped_other_partitions:
+        table.add_row("calls outside --partition", str(result.skipped_other_partitions))
     table.add_row("records rejected", f"{result.errors} ({result.error_rate:.2%})")
     for reason, n in result.error_reasons.items():
         table.add_row(f"  rejected: {reason}", str(n))
@@ -85,14 +91,37 @@ def score(
             "--max-error-rate", min=0.0, max=1.0, help="Exit with status 2 when the share of rejected records exceeds this."
         ),
     ] = 0.01,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue a killed run from its last finished chunk; a finished run is kept."),
+    ] = False,
+    partition: Annotated[
+        Optional[str],
+        typer.Option(
+            "--partition",
+            help="A date YYYY-MM-DD: write to OUT/<date> and score only calls started that day.",
+        ),
+    ] = None,
+    mask_pii: Annotated[
+        bool, typer.Option("--mask-pii", help="Mask phone, ID-card and bank-card numbers and e-mails in every output.")
+    ] = False,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
 ) -> None:
     """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
 
     Writes turns.parquet, findings.parquet, calls.parquet, scorecards.parquet,
-    scorecards.csv, errors.jsonl and manifest.json. Bad records are reported
-    in errors.jsonl (file, line, reason) and skipped; the rest is scored.
+    scorecards.csv, report.html, errors.jsonl and manifest.json. Bad records
+    are reported in errors.jsonl (file, line, reason) and skipped; the rest is
+    scored. Exit status: 0 ok, 1 usage or setup error, 2 rejected records over
+    --max-error-rate, 3 internal error.
     """
+    if partition is not None:
+        try:
+            date.fromisoformat(partition)
+        except ValueError:
+            err_console.print(f"[red]error:[/red] --partition must be a date YYYY-MM-DD, got {partition!r}")
+            raise typer.Exit(EXIT_USAGE) from None
     show = not quiet and err_console.is_terminal
     bar = Progress(
         TextColumn("scoring"),
@@ -115,10 +144,14 @@ def score(
                 out,
                 config_path=config,
                 force=force,
+                resume=resume,
+                partition=partition,
+                mask_pii=mask_pii,
+                report=report,
                 max_error_rate=max_error_rate,
                 on_progress=on_progress,
             )
-    except (InputError, OutputExistsError, ConfigError) as e:
+    except (InputError, OutputExistsError, OutputLockedError, ResumeMismatchError, ConfigError) as e:
         err_console.print(f"[red]error:[/red] {e}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     if not quiet:
@@ -130,6 +163,34 @@ def score(
             highlight=False,
         )
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def rollup(
+    outputs: Annotated[list[Path], typer.Argument(help="Finished `qa score` output folders (e.g. one per day).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder to write.")],
+    by: Annotated[str, typer.Option("--by", help="Period of the scorecards besides the whole span: week or month.")] = "week",
+    config: Annotated[
+        Optional[Path], typer.Option("--config", "-c", help="YAML config (deductions are taken as scored; min_calls applies).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
+) -> None:
+    """Merge several runs' calls into scorecards over the whole span and per week or month."""
+    from qa.rollup import RollupInputError
+    from qa.rollup import rollup as run_rollup
+
+    if by not in ("week", "month"):
+        err_console.print(f"[red]error:[/red] --by must be week or month, got {by!r}")
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        result = run_rollup(outputs, out, load_config(config), by=by, force=force)
+    except (RollupInputError, OutputExistsError, OutputLockedError, ConfigError) as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    out_console.print(
+        f"rolled up {result.folders} folders: {result.calls} calls of {result.agents} agents "
+        f"({result.duplicate_calls} duplicate calls counted once) -> {result.out_dir}"
+    )
 
 
 @app.command()

@@ -9,12 +9,12 @@ worker loads once.
 
 from __future__ import annotations
 
+import json
 import platform
 import re
-import shutil
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -26,9 +26,12 @@ from qa import __version__
 from qa.checks import run_checks
 from qa.config import Config, load_config
 from qa.io.read import InputFile, expand_inputs, read_calls
-from qa.io.write import commit_dir, staging_dir, write_csv, write_errors, write_json, write_parquet
+from qa.io.workdir import WorkDir
+from qa.io.write import OutputExistsError, write_csv, write_errors, write_json, write_parquet
+from qa.pii import mask_pii
 from qa.recognizers import registry
-from qa.scorecard import call_row, calls_frame, scorecards
+from qa.report.html import write_report
+from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
 from qa.text.tokenize import prepare
 from qa.types import CHECKS, TAG_SPEAKER, Call, CallAnalysis, Finding, Hit, RecordError
@@ -115,7 +118,28 @@ class RunResult:
     findings: dict[str, int]
     error_reasons: dict[str, int]
     timings: dict[str, float]
+    resumed_chunks: int = 0
+    skipped_other_partitions: int = 0
     manifest: dict = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, out_dir: Path, m: dict) -> "RunResult":
+        c = m["counts"]
+        return cls(
+            out_dir=out_dir,
+            exit_code=m["exit_code"],
+            calls=c["calls"],
+            turns=c["turns"],
+            records=c["records"],
+            errors=c["errors"],
+            error_rate=c["error_rate"],
+            findings=c["findings"],
+            error_reasons=m["error_reasons"],
+            timings=m["timings_s"],
+            resumed_chunks=m.get("resumed_chunks", 0),
+            skipped_other_partitions=c.get("skipped_other_partitions", 0),
+            manifest=m,
+        )
 
 
 def _versions() -> dict[str, str]:
@@ -145,6 +169,40 @@ def _reason_kind(reason: str) -> str:
     return re.split(r"[:,(]| at ", r, maxsplit=1)[0].strip()
 
 
+def _fingerprint(files: list[InputFile], cfg: Config, chunk_records: int, partition: str | None, mask: bool) -> dict:
+    """What must be equal for finished chunks to be reused by ``--resume``."""
+    return {
+        "inputs": [
+            {"path": str(f.path.resolve()), "bytes": f.bytes, "mtime_ns": f.path.stat().st_mtime_ns} for f in files
+        ],
+        "config_sha256": cfg.digest(),
+        "chunk_records": chunk_records,
+        "partition": partition,
+        "mask_pii": mask,
+        "qa": __version__,
+    }
+
+
+def _in_partition(call: Call, partition: str | None) -> bool:
+    if partition is None:
+        return True
+    day = call_date(call.started_at)
+    return day is not None and day.isoformat() == partition
+
+
+def mask_call(call: Call) -> Call:
+    """The call with PII masked in every turn (same lengths, so spans stay valid)."""
+    return replace(call, turns=tuple(replace(t, text=mask_pii(t.text)) for t in call.turns))
+
+
+def write_report_for(final: Path, calls: pl.DataFrame, cards: pl.DataFrame, manifest: dict) -> None:
+    """Write report.html from the assembled tables, reading only flagged calls' turns."""
+    findings = pl.read_parquet(final / "findings.parquet")
+    flagged = findings["call_id"].unique()
+    turns = pl.scan_parquet(final / "turns.parquet").filter(pl.col("call_id").is_in(flagged)).collect()
+    write_report(final, turns, findings, calls, cards, manifest, final / "report.html")
+
+
 def score(
     inputs: Iterable[str | Path],
     out: str | Path,
@@ -152,144 +210,241 @@ def score(
     config: Config | None = None,
     config_path: str | Path | None = None,
     force: bool = False,
+    resume: bool = False,
+    partition: str | None = None,
+    mask_pii: bool = False,
+    report: bool = True,
     max_error_rate: float = 0.01,
-    chunk_calls: int = 512,
+    chunk_records: int = 1000,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Score every call in ``inputs`` and write the output folder ``out``.
 
+    Records are read and scored in chunks of ``chunk_records``; each finished
+    chunk is kept in a working folder beside ``out``, so memory stays flat as
+    the input grows and, with ``resume``, a run that was killed continues from
+    its last finished chunk and ends with the same tables as an uninterrupted
+    run. Outputs appear in ``out`` in one rename at the end.
+
+    With ``partition`` (a date, ``YYYY-MM-DD``) the output goes to
+    ``out/<partition>`` and only calls started on that date (in the call's own
+    UTC offset) are scored; the others are counted as skipped, not as errors.
+    ``mask_pii`` masks phone, ID-card and bank-card numbers and e-mail
+    addresses in every output (lengths kept, so spans stay valid).
+
     Raises :class:`~qa.io.read.InputError` for an input path that does not
     exist, :class:`~qa.io.write.OutputExistsError` when ``out`` exists and
-    ``force`` is false, :class:`~qa.config.ConfigError` for a bad config.
-    Bad records never raise: they go to ``errors.jsonl`` and the returned
-    ``exit_code`` is :data:`EXIT_INPUT_ERRORS` when their share of all records
-    exceeds ``max_error_rate``.
+    neither ``force`` nor ``resume`` is given (or ``resume`` finds it complete
+    from other inputs), :class:`~qa.io.workdir.OutputLockedError` when another
+    run writes ``out``, :class:`~qa.config.ConfigError` for a bad config.
+    Bad records never raise: they go to ``errors.jsonl``, and the returned
+    ``exit_code`` is :data:`EXIT_INPUT_ERRORS` when their share of all
+    records exceeds ``max_error_rate``.
     """
     started = datetime.now(timezone.utc)
     cfg = config if config is not None else load_config(config_path)
-    out_dir = Path(out)
+    out_dir = Path(out) / partition if partition else Path(out)
     files = expand_inputs(inputs)
-    tmp = staging_dir(out_dir, force)
+    fingerprint = _fingerprint(files, cfg, chunk_records, partition, mask_pii)
+    work = WorkDir(out_dir)
+    work.lock()
     try:
-        result = _run(files, tmp, cfg, config_path, started, max_error_rate, chunk_calls, on_progress)
-        commit_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if out_dir.exists():
+            done = out_dir / "manifest.json"
+            if resume and done.exists():
+                manifest = json.loads(done.read_text(encoding="utf-8"))
+                if manifest.get("fingerprint") == fingerprint:
+                    return RunResult.from_manifest(out_dir, manifest)
+                raise OutputExistsError(
+                    f"{out_dir}: a finished run from other inputs or config is there; pass --force to replace it"
+                )
+            if not force and not resume:
+                raise OutputExistsError(f"{out_dir}: output folder exists; pass --force to replace it")
+        reusable = work.start(fingerprint, resume)
+        run = _Run(files, work, cfg, partition, mask_pii, chunk_records, on_progress)
+        run.read_and_score(reusable)
+        result = run.assemble(started, config_path, fingerprint, max_error_rate, report)
+        work.commit()
+    finally:
+        work.unlock()
     result.out_dir = out_dir
     return result
 
 
-def _run(
-    files: list[InputFile],
-    tmp: Path,
-    cfg: Config,
-    config_path: str | Path | None,
-    started: datetime,
-    max_error_rate: float,
-    chunk_calls: int,
-    on_progress: Callable[[Progress], None] | None,
-) -> RunResult:
-    timer = Timer()
-    engine = Engine(cfg)
-    total = _count_records(files)
-    timer.lap("read")
+class _Run:
+    """One run's state between reading chunks and assembling the outputs."""
 
-    errors: list[RecordError] = []
-    turn_parts: list[pl.DataFrame] = []
-    finding_parts: list[pl.DataFrame] = []
-    call_rows: list[dict] = []
-    n_calls = n_turns = 0
+    def __init__(
+        self,
+        files: list[InputFile],
+        work: WorkDir,
+        cfg: Config,
+        partition: str | None,
+        mask: bool,
+        chunk_records: int,
+        on_progress: Callable[[Progress], None] | None,
+    ):
+        self.files = files
+        self.work = work
+        self.cfg = cfg
+        self.partition = partition
+        self.mask = mask
+        self.chunk_records = chunk_records
+        self.on_progress = on_progress
+        self.timer = Timer()
+        self._engine: Engine | None = None
+        self.resumed = 0
+        self.total = _count_records(files)
+        self.timer.lap("read")
 
-    def flush(chunk: list[Call]) -> None:
-        nonlocal n_calls, n_turns
-        if not chunk:
-            return
-        analyses = engine.analyse(chunk, timer)
+    @property
+    def engine(self) -> Engine:
+        """Recognizers load on first use, so a fully resumed run loads none."""
+        if self._engine is None:
+            self._engine = Engine(self.cfg)
+        return self._engine
+
+    def read_and_score(self, reusable: int) -> None:
+        done = self.work.finished()
+        chunk: list[Call | RecordError] = []
+        number = 0
+        seen = {"calls": 0, "turns": 0, "errors": 0}
+        for item in read_calls(self.files, self.cfg):
+            chunk.append(item)
+            if len(chunk) >= self.chunk_records:
+                number += 1
+                self._chunk(number, chunk, done, reusable, seen)
+                chunk = []
+        if chunk:
+            number += 1
+            self._chunk(number, chunk, done, reusable, seen)
+        self.timer.lap("read")
+
+    def _chunk(self, number: int, items: list, done: dict, reusable: int, seen: dict) -> None:
+        self.timer.lap("read")
+        if number in done and reusable:
+            marker = done[number]
+            self.resumed += 1
+        else:
+            marker = self._score_chunk(number, items)
+        seen["calls"] += marker["calls"]
+        seen["turns"] += marker["turns"]
+        seen["errors"] += marker["errors"]
+        if self.on_progress is not None:
+            self.on_progress(Progress(seen["calls"], seen["turns"], seen["errors"], self.total))
+
+    def _score_chunk(self, number: int, items: list[Call | RecordError]) -> dict:
+        errors = [x for x in items if isinstance(x, RecordError)]
+        calls = [x for x in items if isinstance(x, Call)]
+        skipped = [c for c in calls if not _in_partition(c, self.partition)]
+        calls = [c for c in calls if _in_partition(c, self.partition)]
+        if self.mask:
+            calls = [mask_call(c) for c in calls]
         t_rows: list[dict] = []
         f_rows: list[dict] = []
-        for a in analyses:
-            fs = engine.findings(a)
-            t_rows.extend(turn_rows(a))
-            f_rows.extend(finding_rows(fs))
-            call_rows.append(call_row(a, fs, cfg))
-        turn_parts.append(frame(t_rows, TURNS_SCHEMA))
-        finding_parts.append(frame(f_rows, FINDINGS_SCHEMA))
-        n_calls += len(chunk)
-        n_turns += len(t_rows)
-        timer.lap("checks")
-        if on_progress is not None:
-            on_progress(Progress(n_calls, n_turns, len(errors), total))
-
-    chunk: list[Call] = []
-    for item in read_calls(files, cfg):
-        if isinstance(item, RecordError):
-            errors.append(item)
-            continue
-        chunk.append(item)
-        if len(chunk) >= chunk_calls:
-            timer.lap("read")
-            flush(chunk)
-            chunk = []
-    timer.lap("read")
-    flush(chunk)
-
-    turns = pl.concat(turn_parts) if turn_parts else frame([], TURNS_SCHEMA)
-    findings = pl.concat(finding_parts) if finding_parts else frame([], FINDINGS_SCHEMA)
-    turns = turns.sort("call_id", "turn")
-    findings = findings.sort("call_id", "turn", "check", "start")
-    calls = calls_frame(call_rows)
-    cards = scorecards(calls, cfg.scorecard, by=("all", "week"))
-    timer.lap("aggregate")
-
-    write_parquet(turns, tmp / "turns.parquet")
-    write_parquet(findings, tmp / "findings.parquet")
-    write_parquet(calls, tmp / "calls.parquet")
-    write_parquet(cards, tmp / "scorecards.parquet")
-    write_csv(cards, tmp / "scorecards.csv")
-    write_errors(errors, tmp / "errors.jsonl")
-
-    records = sum(f.records for f in files)
-    error_rate = len(errors) / records if records else 0.0
-    exit_code = EXIT_INPUT_ERRORS if error_rate > max_error_rate else EXIT_OK
-    by_check = Counter(findings["check"].to_list())
-    reasons = Counter(_reason_kind(e.reason) for e in errors)
-    timer.lap("write")
-    manifest = {
-        "tool": "qa",
-        "status": "ok" if exit_code == EXIT_OK else "input_errors_over_threshold",
-        "exit_code": exit_code,
-        "started_at": started.isoformat(timespec="seconds"),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "inputs": [f.as_dict() for f in files],
-        "config": {"path": str(config_path) if config_path else None, "sha256": cfg.digest()},
-        "recognizers": [registry.rule_info(name) for name in engine.recognizer_ids()],
-        "versions": _versions(),
-        "counts": {
-            "records": records,
-            "calls": n_calls,
-            "turns": n_turns,
+        c_rows: list[dict] = []
+        if calls:
+            for a in self.engine.analyse(calls, self.timer):
+                fs = self.engine.findings(a)
+                t_rows.extend(turn_rows(a))
+                f_rows.extend(finding_rows(fs))
+                c_rows.append(call_row(a, fs, self.cfg))
+        self.timer.lap("checks")
+        w = self.work
+        written = [
+            w.tmp_part("turns", number),
+            w.tmp_part("findings", number),
+            w.tmp_part("calls", number),
+            w.tmp_part("errors", number, ".jsonl"),
+        ]
+        write_parquet(frame(t_rows, TURNS_SCHEMA), written[0])
+        write_parquet(frame(f_rows, FINDINGS_SCHEMA), written[1])
+        write_parquet(calls_frame(c_rows), written[2])
+        write_errors(errors, written[3])
+        marker = {
+            "records": len(items),
+            "calls": len(calls),
+            "turns": len(t_rows),
             "errors": len(errors),
-            "error_rate": round(error_rate, 6),
-            "max_error_rate": max_error_rate,
-            "findings": {c: by_check.get(c, 0) for c in CHECKS},
-            "agents": calls["agent_id"].n_unique(),
-        },
-        "error_reasons": dict(reasons.most_common()),
-        "timings_s": {k: round(v, 3) for k, v in timer.seconds.items()},
-        "outputs": sorted(p.name for p in tmp.iterdir()) + ["manifest.json"],
-    }
-    write_json(manifest, tmp / "manifest.json")
-    return RunResult(
-        out_dir=tmp,
-        exit_code=exit_code,
-        calls=n_calls,
-        turns=n_turns,
-        records=records,
-        errors=len(errors),
-        error_rate=error_rate,
-        findings={c: by_check.get(c, 0) for c in CHECKS},
-        error_reasons=dict(reasons.most_common()),
-        timings=dict(timer.seconds),
-        manifest=manifest,
-    )
+            "skipped_other_partitions": len(skipped),
+        }
+        w.finish_chunk(number, written, marker)
+        self.timer.lap("write")
+        return marker
+
+    def assemble(
+        self,
+        started: datetime,
+        config_path: str | Path | None,
+        fingerprint: dict,
+        max_error_rate: float,
+        report: bool,
+    ) -> RunResult:
+        """Join the chunk parts into the output tables, scorecards and manifest."""
+        w = self.work
+        final = w.new_final()
+        markers = w.finished()
+        for kind, schema in (("turns", TURNS_SCHEMA), ("findings", FINDINGS_SCHEMA)):
+            parts = w.part_paths(kind)
+            if parts:
+                pl.scan_parquet(parts).sink_parquet(final / f"{kind}.parquet", compression="zstd")
+            else:
+                write_parquet(frame([], schema), final / f"{kind}.parquet")
+        parts = w.part_paths("calls")
+        calls = pl.concat([pl.read_parquet(p) for p in parts]) if parts else calls_frame([])
+        calls = calls.sort("call_id")
+        cards = scorecards(calls, self.cfg.scorecard, by=("all", "week"))
+        self.timer.lap("aggregate")
+        write_parquet(calls, final / "calls.parquet")
+        write_parquet(cards, final / "scorecards.parquet")
+        write_csv(cards, final / "scorecards.csv")
+        with open(final / "errors.jsonl", "w", encoding="utf-8") as out:
+            for p in w.part_paths("errors", ".jsonl"):
+                out.write(p.read_text(encoding="utf-8"))
+        errors = [json.loads(line) for line in open(final / "errors.jsonl", encoding="utf-8")]
+        findings = pl.read_parquet(final / "findings.parquet", columns=["check"])
+        by_check = Counter(findings["check"].to_list())
+        records = sum(m["records"] for m in markers.values())
+        n_calls = sum(m["calls"] for m in markers.values())
+        n_turns = sum(m["turns"] for m in markers.values())
+        skipped = sum(m["skipped_other_partitions"] for m in markers.values())
+        error_rate = len(errors) / records if records else 0.0
+        exit_code = EXIT_INPUT_ERRORS if error_rate > max_error_rate else EXIT_OK
+        reasons = dict(Counter(_reason_kind(e["reason"]) for e in errors).most_common())
+        manifest = {
+            "tool": "qa",
+            "status": "ok" if exit_code == EXIT_OK else "input_errors_over_threshold",
+            "exit_code": exit_code,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "partition": self.partition,
+            "mask_pii": self.mask,
+            "inputs": [f.as_dict() for f in self.files],
+            "config": {"path": str(config_path) if config_path else None, "sha256": self.cfg.digest()},
+            "recognizers": [registry.rule_info(name) for name in registry.configured(self.cfg)],
+            "versions": _versions(),
+            "counts": {
+                "records": records,
+                "calls": n_calls,
+                "turns": n_turns,
+                "errors": len(errors),
+                "error_rate": round(error_rate, 6),
+                "max_error_rate": max_error_rate,
+                "skipped_other_partitions": skipped,
+                "findings": {c: by_check.get(c, 0) for c in CHECKS},
+                "agents": calls["agent_id"].n_unique(),
+            },
+            "error_reasons": reasons,
+            "resumed_chunks": self.resumed,
+            "chunks": len(markers),
+            "timings_s": {},
+            "outputs": [],
+            "fingerprint": fingerprint,
+        }
+        if report:
+            write_report_for(final, calls, cards, manifest)
+        self.timer.lap("write")
+        manifest["timings_s"] = {k: round(v, 3) for k, v in self.timer.seconds.items()}
+        manifest["outputs"] = sorted(p.name for p in final.iterdir()) + ["manifest.json"]
+        write_json(manifest, final / "manifest.json")
+        return RunResult.from_manifest(final, manifest)

@@ -1,9 +1,8 @@
-"""Writing a run's output folder so that a crash never leaves a half-written
-result that looks whole.
+"""Writers for the output files, and the final rename of a finished folder.
 
-Everything is written into a hidden staging folder beside the target and
-renamed into place at the end. With ``force`` an existing output folder is
-replaced only once the new one is complete.
+A crash never leaves a half-written result that looks whole: outputs are
+written into a staging folder (see :mod:`qa.io.workdir`) and renamed into
+place at the end; an existing output folder is replaced only then.
 """
 
 from __future__ import annotations
@@ -21,20 +20,6 @@ from qa.types import RecordError
 
 class OutputExistsError(FileExistsError):
     """The output folder exists and ``force`` was not given."""
-
-
-def staging_dir(out: Path, force: bool) -> Path:
-    """A fresh, empty staging folder for a run writing to ``out``."""
-    if out.exists() and not force:
-        raise OutputExistsError(f"{out}: output folder exists; pass --force to replace it")
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out}: exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    return tmp
 
 
 def commit_dir(tmp: Path, out: Path) -> None:
