@@ -13,7 +13,6 @@ from datetime import date
 from pathlib import Path
 from typing import Annotated, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,6 +26,7 @@ from qa.io.write import OutputExistsError
 from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, RunResult
 from qa.pipeline import Progress as RunProgress
 from qa.pipeline import score as run_score
+from qa.review.commands import calibrate, review
 
 app = typer.Typer(
     name="qa",
@@ -36,7 +36,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out_console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # error lines stay whole in logs
 
 
 def _version(value: bool) -> None:
@@ -106,6 +106,10 @@ def score(
         bool, typer.Option("--mask-pii", help="Mask phone, ID-card and bank-card numbers and e-mails in every output.")
     ] = False,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html.")] = True,
+    chunk_records: Annotated[
+        int,
+        typer.Option("--chunk-records", min=1, help="Records read and scored per chunk (memory vs. resume granularity)."),
+    ] = 1000,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
 ) -> None:
     """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
@@ -148,6 +152,7 @@ def score(
                 partition=partition,
                 mask_pii=mask_pii,
                 report=report,
+                chunk_records=chunk_records,
                 max_error_rate=max_error_rate,
                 on_progress=on_progress,
             )
@@ -207,17 +212,25 @@ def rules() -> None:
     out_console.print(table)
 
 
+app.command("review")(review)
+app.command("calibrate")(calibrate)
+
+
 def main() -> None:
-    """Console entry point: usage errors exit 1 (not click's 2, which means input errors here)."""
+    """Console entry point: usage errors exit 1 (not 2, which means input errors here)."""
     try:
         rc = app(standalone_mode=False)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(EXIT_USAGE)
-    except click.exceptions.Abort:
+    except typer.Abort:
         err_console.print("aborted")
+        sys.exit(EXIT_USAGE)
+    except typer.TyperException as e:  # usage errors: missing or bad options
+        show = getattr(e, "show", None)
+        if callable(show):
+            show()
+        else:
+            err_console.print(f"error: {e}", highlight=False)
         sys.exit(EXIT_USAGE)
     except Exception as e:  # noqa: BLE001 - last line of defence for schedulers
         err_console.print(f"[red]internal error:[/red] {type(e).__name__}: {e}", highlight=False)

@@ -30,7 +30,7 @@ from qa.io.workdir import WorkDir
 from qa.io.write import OutputExistsError, write_csv, write_errors, write_json, write_parquet
 from qa.pii import mask_pii
 from qa.recognizers import registry
-from qa.report.html import write_report
+from qa.report import write_report
 from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
 from qa.text.tokenize import prepare
@@ -195,12 +195,12 @@ def mask_call(call: Call) -> Call:
     return replace(call, turns=tuple(replace(t, text=mask_pii(t.text)) for t in call.turns))
 
 
-def write_report_for(final: Path, calls: pl.DataFrame, cards: pl.DataFrame, manifest: dict) -> None:
+def write_report_for(final: Path, calls: pl.DataFrame, cards: pl.DataFrame, manifest: dict, min_calls: int) -> None:
     """Write report.html from the assembled tables, reading only flagged calls' turns."""
     findings = pl.read_parquet(final / "findings.parquet")
-    flagged = findings["call_id"].unique()
+    flagged = findings["call_id"].unique().to_list()
     turns = pl.scan_parquet(final / "turns.parquet").filter(pl.col("call_id").is_in(flagged)).collect()
-    write_report(final, turns, findings, calls, cards, manifest, final / "report.html")
+    write_report(final, turns, findings, calls, cards, manifest, final / "report.html", min_calls=min_calls)
 
 
 def score(
@@ -421,7 +421,7 @@ class _Run:
             "mask_pii": self.mask,
             "inputs": [f.as_dict() for f in self.files],
             "config": {"path": str(config_path) if config_path else None, "sha256": self.cfg.digest()},
-            "recognizers": [registry.rule_info(name) for name in registry.configured(self.cfg)],
+            "recognizers": [registry.rule_info(name) for name in self.engine.recognizer_ids()],
             "versions": _versions(),
             "counts": {
                 "records": records,
@@ -442,7 +442,7 @@ class _Run:
             "fingerprint": fingerprint,
         }
         if report:
-            write_report_for(final, calls, cards, manifest)
+            write_report_for(final, calls, cards, manifest, self.cfg.scorecard.min_calls)
         self.timer.lap("write")
         manifest["timings_s"] = {k: round(v, 3) for k, v in self.timer.seconds.items()}
         manifest["outputs"] = sorted(p.name for p in final.iterdir()) + ["manifest.json"]
