@@ -45,8 +45,23 @@ class ScorecardConfig(_Strict):
         return {c: float(v.get(c, 0.0)) for c in CHECKS}
 
 
+class ColumnsConfig(_Strict):
+    """Long tables (CSV/TSV/Parquet): canonical field -> column name in the file, matched case-insensitively."""
+
+    call_id: str = Field("call_id", min_length=1)
+    agent_id: str = Field("agent_id", min_length=1)
+    turn: str = Field("turn", min_length=1)
+    speaker: str = Field("speaker", min_length=1)
+    text: str = Field("text", min_length=1)
+    start_ms: str = Field("start_ms", min_length=1)
+    end_ms: str = Field("end_ms", min_length=1)
+    started_at: str = Field("started_at", min_length=1)
+    queue: str = Field("queue", min_length=1)
+
+
 class InputConfig(_Strict):
     max_turn_chars: int = Field(5000, ge=1)
+    columns: ColumnsConfig = ColumnsConfig()
 
 
 class Config(_Strict):

@@ -1,212 +1,205 @@
-"""Reading and validating calls.
+"""Reading and validating calls from every input format.
 
-``read_calls(paths, config)`` expands files and folders into input files and
-yields, in a stable order, either a :class:`~qa.types.Call` or a
-:class:`~qa.types.RecordError` for every record: a bad record is reported with
-its file and line and skipped, and every other record of the same file is
-still read. Nothing is raised per record; only an input path that does not
-exist raises :class:`InputError` up front.
+``expand_inputs(paths)`` turns files, folders (searched recursively) and glob
+patterns into :class:`InputFile` records, each with the format that will read
+it; ``read_calls(files, config)`` yields, in a stable order, either a
+:class:`~qa.types.Call` or a :class:`~qa.types.RecordError` for every record:
+a bad record is reported with its file and line (or row) and skipped, and
+every other record of the same file is still read. Nothing is raised per
+record; only an input path that cannot be used at all raises
+:class:`InputError`, up front.
+
+Formats (see :mod:`qa.io.formats`): ``jsonl`` (``.jsonl``, ``.ndjson``,
+``.json`` holding JSON lines), ``csv``, ``tsv`` (``.tsv``, ``.tab``),
+``parquet`` (``.parquet``, ``.pq``) and ``dialog`` (``.txt``), each also
+gzip-compressed (``calls.jsonl.gz``). Encodings: see :mod:`qa.io.encoding`.
+
+Choosing the reader:
+
+* inside a folder or a glob's matches, a file is taken when its name ends in
+  a known suffix; other files, and hidden files and folders (name starting
+  with a dot), are skipped;
+* a file named explicitly with an unknown suffix is sniffed: ``PAR1`` magic
+  -> parquet, a first line holding a JSON object -> jsonl, a header naming
+  the call_id and text columns -> csv/tsv, speaker lines with known labels
+  -> dialog; otherwise :class:`InputError` names it. Gzip is recognised by
+  its magic bytes too.
 """
 
 from __future__ import annotations
 
-import hashlib
+import glob
 import json
-from dataclasses import dataclass
+import zlib
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
-from qa.config import Config
-from qa.types import Call, RecordError, Turn
+import polars as pl
 
-#: File name endings read as canonical JSON Lines.
-JSONL_SUFFIXES = (".jsonl", ".ndjson")
+from qa.config import Config, load_config
+from qa.io.encoding import SNIFF_BYTES, decode_text
+from qa.io.formats import READERS
+from qa.io.formats.base import BadRecord, InputFile, call_from_dict, file_sha256, open_binary, open_gzip
+from qa.io.formats.dialog import looks_like_dialog
+from qa.io.formats.table import table_columns
+from qa.types import Call, RecordError
+
+__all__ = [
+    "InputError",
+    "InputFile",
+    "call_from_dict",
+    "count_records",
+    "expand_inputs",
+    "read_calls",
+    "sniff_format",
+]
+
+#: File name suffix -> format, for files found in folders and by globs.
+SUFFIX_FORMATS: dict[str, str] = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "dialog",
+}
+#: Kept for callers of the first version of this module.
+JSONL_SUFFIXES = tuple(s for s, f in SUFFIX_FORMATS.items() if f == "jsonl")
+
+_BadRecord = BadRecord  # the name the first version of this module used
 
 
 class InputError(ValueError):
-    """An input path that cannot be used at all (missing, or no input files in it)."""
+    """An input path that cannot be used at all (missing, no input files in it, unknown format)."""
 
 
-@dataclass
-class InputFile:
-    """One input file and what reading it found; recorded in the manifest."""
-
-    path: Path
-    format: str
-    bytes: int
-    sha256: str = ""
-    encoding: str = ""
-    records: int = 0
-    errors: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "path": str(self.path),
-            "format": self.format,
-            "encoding": self.encoding,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "records": self.records,
-            "errors": self.errors,
-        }
+def format_from_name(name: str) -> tuple[str | None, str]:
+    """(format, compression) from a file name's suffixes; format None when unknown."""
+    lower = name.lower()
+    compression = ""
+    if lower.endswith(".gz"):
+        compression, lower = "gzip", lower[:-3]
+    for suffix, fmt in SUFFIX_FORMATS.items():
+        if lower.endswith(suffix):
+            return fmt, compression
+    return None, compression
 
 
-def expand_inputs(paths: Iterable[str | Path]) -> list[InputFile]:
-    """Input files named by ``paths``: files as given, folders searched recursively.
+def sniff_format(path: Path, config: Config | None = None) -> tuple[str | None, str]:
+    """(format, compression) of ``path`` from its first bytes; format None when nothing fits."""
+    with open(path, "rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    compression = ""
+    if head[:2] == b"\x1f\x8b":
+        compression = "gzip"
+        with open_gzip(path) as gz:
+            head = gz.read(SNIFF_BYTES)
+    if head.startswith(b"PAR1"):
+        return "parquet", compression
+    text, _ = decode_text(head)
+    lines = [ln.strip().lstrip("\ufeff") for ln in text.split("\n")]
+    if len(head) == SNIFF_BYTES:
+        lines = lines[:-1]  # possibly cut short
+    first = next((ln for ln in lines if ln), "")
+    if first.startswith("{"):
+        try:
+            if isinstance(json.loads(first), dict):
+                return "jsonl", compression
+        except ValueError:
+            pass
+    if not first and text.lstrip("\ufeff \t\r\n").startswith('{"'):
+        return "jsonl", compression  # one record longer than the sniffed prefix
+    cfg = config or load_config()
+    columns = table_columns(cfg)
+    needed = {columns["call_id"].casefold(), columns["text"].casefold()}
+    for fmt, sep in (("tsv", "\t"), ("csv", ",")):
+        if needed <= {c.strip().strip('"').casefold() for c in first.split(sep)}:
+            return fmt, compression
+    if looks_like_dialog("\n".join(lines), cfg):
+        return "dialog", compression
+    return None, compression
 
-    Files inside folders are taken when their name ends in a known suffix
-    and does not start with a dot; they are sorted by path so a run reads
-    them in the same order every time.
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(
+        f
+        for f in folder.rglob("*")
+        if f.is_file() and not _hidden(f, folder) and format_from_name(f.name)[0] is not None
+    )
+
+
+def expand_inputs(paths: Iterable[str | Path], config: Config | None = None) -> list[InputFile]:
+    """Input files named by ``paths``: files as given, folders searched recursively, globs expanded.
+
+    Files from folders and globs are sorted by path, so a run reads them in
+    the same order every time; a file reached twice is read once. ``config``
+    (its role map and table columns) is used to sniff explicitly named files
+    of unknown suffix; the built-in default config when None.
     """
-    found: list[Path] = []
+    found: list[tuple[Path, str, str]] = []
     for p in paths:
         path = Path(p)
         if path.is_dir():
-            inside = sorted(
-                f
-                for f in path.rglob("*")
-                if f.is_file() and f.name.endswith(JSONL_SUFFIXES) and not f.name.startswith(".")
-            )
+            inside = _folder_files(path)
             if not inside:
-                raise InputError(f"{path}: folder holds no input files ({', '.join(JSONL_SUFFIXES)})")
-            found.extend(inside)
+                raise InputError(f"{path}: folder holds no input files ({', '.join(SUFFIX_FORMATS)}, optionally .gz)")
+            found.extend((f, *format_from_name(f.name)) for f in inside)  # type: ignore[misc]
         elif path.is_file():
-            found.append(path)
+            fmt, compression = format_from_name(path.name)
+            if fmt is None:
+                try:
+                    fmt, compression = sniff_format(path, config)
+                except OSError as e:
+                    raise InputError(f"{path}: cannot read: {e}") from None
+            if fmt is None:
+                raise InputError(
+                    f"{path}: unknown input format: not JSON lines, Parquet, a table with the configured "
+                    f"columns, or a dialog with speaker lines; known suffixes: {', '.join(SUFFIX_FORMATS)}"
+                )
+            found.append((path, fmt, compression))
+        elif any(c in str(p) for c in "*?["):
+            matched: list[Path] = []
+            for m in sorted(glob.glob(str(p), recursive=True)):
+                mp = Path(m)
+                if mp.is_dir():
+                    matched.extend(_folder_files(mp))
+                elif mp.is_file() and not mp.name.startswith(".") and format_from_name(mp.name)[0] is not None:
+                    matched.append(mp)
+            if not matched:
+                raise InputError(f"{p}: pattern matches no input files")
+            found.extend((f, *format_from_name(f.name)) for f in matched)  # type: ignore[misc]
         else:
             raise InputError(f"{path}: no such file or folder")
     seen: set[Path] = set()
     files = []
-    for f in found:
+    for f, fmt, compression in found:
         key = f.resolve()
         if key not in seen:
             seen.add(key)
-            files.append(InputFile(path=f, format="jsonl", bytes=f.stat().st_size))
+            files.append(InputFile(path=f, format=fmt, bytes=f.stat().st_size, compression=compression))
     return files
 
 
-class _BadRecord(ValueError):
-    def __init__(self, reason: str, call_id: str | None = None):
-        super().__init__(reason)
-        self.call_id = call_id
-
-
-def _opt_int(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        raise _BadRecord(f"{what} must be a number, got {type(value).__name__}")
-    return int(value)
-
-
-def _opt_str(value: Any, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise _BadRecord(f"{what} must be a string, got {type(value).__name__}")
-    return value
-
-
-def _req_id(obj: dict[str, Any], key: str, call_id: str | None) -> str:
-    value = obj.get(key)
-    if isinstance(value, (int,)) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise _BadRecord(f"missing or empty '{key}'", call_id)
-    return value.strip()
-
-
-def call_from_dict(obj: Any, config: Config, source: str = "", line: int = 0) -> Call:
-    """Validate one canonical call record and build a :class:`Call`.
-
-    Raises ``_BadRecord`` (a ``ValueError``) with a reason a person can act on.
-    """
-    if not isinstance(obj, dict):
-        raise _BadRecord(f"expected a JSON object, got {type(obj).__name__}")
-    raw_id = obj.get("call_id")
-    call_id = raw_id if isinstance(raw_id, str) else None
-    call_id = _req_id(obj, "call_id", call_id)
-    agent_id = _req_id(obj, "agent_id", call_id)
-    raw_turns = obj.get("turns")
-    if not isinstance(raw_turns, list):
-        raise _BadRecord("missing 'turns' (a list of {speaker, text})", call_id)
-    if not raw_turns:
-        raise _BadRecord("call has no turns", call_id)
-    turns: list[Turn] = []
-    limit = config.input.max_turn_chars
+def _read_file(f: InputFile, config: Config) -> Iterator[Call | RecordError]:
+    """The records of one file; a file that cannot be opened or read is one error, not an exception."""
+    f.records = f.errors = 0
     try:
-        for i, t in enumerate(raw_turns):
-            if not isinstance(t, dict):
-                raise _BadRecord(f"turn {i}: expected an object, got {type(t).__name__}")
-            label = t.get("speaker")
-            if not isinstance(label, str):
-                raise _BadRecord(f"turn {i}: missing 'speaker'")
-            speaker = config.speaker(label)
-            if speaker is None:
-                raise _BadRecord(f"turn {i}: unknown speaker label {label!r} (add it to role_map in the config)")
-            text = t.get("text")
-            if not isinstance(text, str):
-                raise _BadRecord(f"turn {i}: 'text' must be a string")
-            if "\x00" in text:
-                raise _BadRecord(f"turn {i}: text contains a NUL byte")
-            if "\ufffd" in text:
-                raise _BadRecord(f"turn {i}: text contains U+FFFD (bytes that did not decode)")
-            if len(text) > limit:
-                raise _BadRecord(f"turn {i}: text has {len(text)} characters, over max_turn_chars={limit}")
-            turns.append(
-                Turn(
-                    index=i,
-                    speaker=speaker,
-                    text=text,
-                    start_ms=_opt_int(t.get("start_ms"), f"turn {i}: start_ms"),
-                    end_ms=_opt_int(t.get("end_ms"), f"turn {i}: end_ms"),
-                )
-            )
-        started_at = _opt_str(obj.get("started_at"), "started_at")
-        queue = _opt_str(obj.get("queue"), "queue")
-    except _BadRecord as e:
-        raise _BadRecord(str(e), call_id) from None
-    return Call(
-        call_id=call_id,
-        agent_id=agent_id,
-        turns=tuple(turns),
-        started_at=started_at,
-        queue=queue,
-        source=source,
-        line=line,
-    )
-
-
-def _read_jsonl(f: InputFile, config: Config) -> Iterator[Call | RecordError]:
-    digest = hashlib.sha256()
-    source = str(f.path)
-    f.encoding = "utf-8"
-    with open(f.path, "rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            digest.update(raw)
-            if lineno == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-                f.encoding = "utf-8-sig"
-            if not raw.strip():
-                continue
-            f.records += 1
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                f.errors += 1
-                yield RecordError(source, lineno, f"not valid UTF-8 at byte {e.start}")
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as e:
-                f.errors += 1
-                yield RecordError(source, lineno, f"invalid JSON: {e.msg} at column {e.colno}")
-                continue
-            try:
-                yield call_from_dict(obj, config, source, lineno)
-            except _BadRecord as e:
-                f.errors += 1
-                yield RecordError(source, lineno, str(e), e.call_id)
-    f.sha256 = digest.hexdigest()
+        yield from READERS[f.format](f, config)
+    except (OSError, EOFError, zlib.error) as e:
+        f.records += 1
+        f.errors += 1
+        yield RecordError(str(f.path), 0, f"cannot read the file: {type(e).__name__}: {e}")
+    try:
+        f.sha256 = file_sha256(f.path)
+    except OSError:
+        f.sha256 = ""
 
 
 def read_calls(files: list[InputFile], config: Config) -> Iterator[Call | RecordError]:
@@ -217,7 +210,7 @@ def read_calls(files: list[InputFile], config: Config) -> Iterator[Call | Record
     """
     seen: dict[str, str] = {}
     for f in files:
-        for item in _read_jsonl(f, config):
+        for item in _read_file(f, config):
             if isinstance(item, Call):
                 where = f"{item.source}:{item.line}"
                 first = seen.get(item.call_id)
@@ -228,3 +221,50 @@ def read_calls(files: list[InputFile], config: Config) -> Iterator[Call | Record
                 seen[item.call_id] = where
             yield item
 
+
+def count_records(files: list[InputFile], config: Config | None = None) -> int | None:
+    """About how many records ``files`` hold, for a progress total; None when it cannot be told cheaply.
+
+    JSON lines: non-blank lines; dialogs: one per file; tables: distinct
+    call_ids in the call_id column.
+    """
+    total = 0
+    columns = table_columns(config)
+    try:
+        for f in files:
+            if f.format == "jsonl":
+                with open_binary(f) as fh:
+                    total += sum(1 for line in fh if line.strip())
+            elif f.format == "dialog":
+                total += 1
+            else:
+                total += _count_table_calls(f, columns["call_id"])
+    except Exception:  # noqa: BLE001 - a progress total is a nicety; reading reports real problems
+        return None
+    return total
+
+
+def _count_table_calls(f: InputFile, column: str) -> int:
+    """Distinct call_ids of one table, read by polars from that one column."""
+    frame: pl.LazyFrame
+    if f.format == "parquet" and not f.compression:
+        frame = pl.scan_parquet(f.path)
+    elif f.format == "parquet":
+        with open_binary(f) as fh:
+            frame = pl.read_parquet(fh.read()).lazy()
+    else:
+        sep = "\t" if f.format == "tsv" else ","
+        options: dict = {
+            "separator": sep,
+            "infer_schema": False,
+            "encoding": "utf8-lossy",
+            "truncate_ragged_lines": True,
+        }
+        if f.compression:
+            with open_binary(f) as fh:
+                frame = pl.read_csv(fh.read(), **options).lazy()
+        else:
+            frame = pl.scan_csv(f.path, **options)
+    names = frame.collect_schema().names()
+    name = next(c for c in names if c.strip().lstrip("\ufeff").casefold() == column.casefold())
+    return int(frame.select(pl.col(name).drop_nulls().n_unique()).collect().item())
