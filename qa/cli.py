@@ -110,6 +110,15 @@ def score(
         int,
         typer.Option("--chunk-records", min=1, help="Records read and scored per chunk (memory vs. resume granularity)."),
     ] = 1000,
+    engine: Annotated[
+        str, typer.Option("--engine", help="local: this process; ray: per-call work on Ray Data actors.")
+    ] = "local",
+    ray_address: Annotated[
+        Optional[str], typer.Option("--address", help="Ray cluster address (with --engine ray); default: a local Ray.")
+    ] = None,
+    ray_actors: Annotated[
+        Optional[int], typer.Option("--ray-actors", min=1, help="Scoring actors (with --engine ray); default: one per CPU.")
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
 ) -> None:
     """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
@@ -120,6 +129,9 @@ def score(
     scored. Exit status: 0 ok, 1 usage or setup error, 2 rejected records over
     --max-error-rate, 3 internal error.
     """
+    if engine not in ("local", "ray"):
+        err_console.print(f"[red]error:[/red] --engine must be local or ray, got {engine!r}")
+        raise typer.Exit(EXIT_USAGE)
     if partition is not None:
         try:
             date.fromisoformat(partition)
@@ -153,6 +165,9 @@ def score(
                 mask_pii=mask_pii,
                 report=report,
                 chunk_records=chunk_records,
+                engine=engine,
+                ray_address=ray_address,
+                ray_actors=ray_actors,
                 max_error_rate=max_error_rate,
                 on_progress=on_progress,
             )

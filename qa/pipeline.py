@@ -25,7 +25,8 @@ import polars as pl
 from qa import __version__
 from qa.checks import run_checks
 from qa.config import Config, load_config
-from qa.io.read import InputFile, expand_inputs, read_calls
+from qa.distributed import score_shards, write_shard
+from qa.io.read import InputFile, count_records, expand_inputs, read_calls
 from qa.io.workdir import WorkDir
 from qa.io.write import OutputExistsError, write_csv, write_errors, write_json, write_parquet
 from qa.pii import mask_pii
@@ -42,7 +43,8 @@ EXIT_USAGE = 1
 EXIT_INPUT_ERRORS = 2
 EXIT_INTERNAL = 3
 
-STAGES = ("read", "prepare", "recognize", "sentiment", "checks", "aggregate", "write")
+STAGES = ("read", "prepare", "recognize", "sentiment", "checks", "ray", "aggregate", "write")
+ENGINES = ("local", "ray")
 
 
 @dataclass
@@ -152,15 +154,6 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _count_records(files: list[InputFile]) -> int | None:
-    """Non-empty lines over all JSONL inputs, for a progress total."""
-    total = 0
-    for f in files:
-        with open(f.path, "rb") as fh:
-            total += sum(1 for line in fh if line.strip())
-    return total
-
-
 def _reason_kind(reason: str) -> str:
     """A short grouping key for an error reason, for the summary: the reason
     without its turn number and details (``turn 3: unknown speaker label 'X'
@@ -216,6 +209,9 @@ def score(
     report: bool = True,
     max_error_rate: float = 0.01,
     chunk_records: int = 1000,
+    engine: str = "local",
+    ray_address: str | None = None,
+    ray_actors: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Score every call in ``inputs`` and write the output folder ``out``.
@@ -231,6 +227,8 @@ def score(
     UTC offset) are scored; the others are counted as skipped, not as errors.
     ``mask_pii`` masks phone, ID-card and bank-card numbers and e-mail
     addresses in every output (lengths kept, so spans stay valid).
+    ``engine="ray"`` runs the per-call work on Ray Data actors (see
+    :mod:`qa.distributed`); the tables are the same as a local run's.
 
     Raises :class:`~qa.io.read.InputError` for an input path that does not
     exist, :class:`~qa.io.write.OutputExistsError` when ``out`` exists and
@@ -244,7 +242,7 @@ def score(
     started = datetime.now(timezone.utc)
     cfg = config if config is not None else load_config(config_path)
     out_dir = Path(out) / partition if partition else Path(out)
-    files = expand_inputs(inputs)
+    files = expand_inputs(inputs, cfg)
     fingerprint = _fingerprint(files, cfg, chunk_records, partition, mask_pii)
     work = WorkDir(out_dir)
     work.lock()
@@ -261,7 +259,12 @@ def score(
             if not force and not resume:
                 raise OutputExistsError(f"{out_dir}: output folder exists; pass --force to replace it")
         reusable = work.start(fingerprint, resume)
-        run = _Run(files, work, cfg, partition, mask_pii, chunk_records, on_progress)
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        run = _Run(
+            files, work, cfg, partition, mask_pii, chunk_records, on_progress,
+            engine_kind=engine, ray_options={"address": ray_address, "actors": ray_actors},
+        )
         run.read_and_score(reusable)
         result = run.assemble(started, config_path, fingerprint, max_error_rate, report)
         work.commit()
@@ -269,6 +272,40 @@ def score(
         work.unlock()
     result.out_dir = out_dir
     return result
+
+
+@dataclass
+class ChunkTables:
+    """The turn, finding and call rows of one scored chunk."""
+
+    turns: pl.DataFrame
+    findings: pl.DataFrame
+    calls: pl.DataFrame
+    skipped: int  # calls outside the partition
+
+
+def score_calls(
+    engine: Engine, calls: list[Call], partition: str | None, mask: bool, timer: Timer | None = None
+) -> ChunkTables:
+    """Score ``calls`` into table rows: the per-call work of a run, the same on
+    every engine (local or Ray)."""
+    timer = timer or Timer()
+    kept = [c for c in calls if _in_partition(c, partition)]
+    if mask:
+        kept = [mask_call(c) for c in kept]
+    t_rows: list[dict] = []
+    f_rows: list[dict] = []
+    c_rows: list[dict] = []
+    if kept:
+        for a in engine.analyse(kept, timer):
+            fs = engine.findings(a)
+            t_rows.extend(turn_rows(a))
+            f_rows.extend(finding_rows(fs))
+            c_rows.append(call_row(a, fs, engine.config))
+    timer.lap("checks")
+    return ChunkTables(
+        frame(t_rows, TURNS_SCHEMA), frame(f_rows, FINDINGS_SCHEMA), calls_frame(c_rows), len(calls) - len(kept)
+    )
 
 
 class _Run:
@@ -283,7 +320,11 @@ class _Run:
         mask: bool,
         chunk_records: int,
         on_progress: Callable[[Progress], None] | None,
+        engine_kind: str = "local",
+        ray_options: dict | None = None,
     ):
+        self.engine_kind = engine_kind
+        self.ray_options = ray_options or {}
         self.files = files
         self.work = work
         self.cfg = cfg
@@ -294,7 +335,7 @@ class _Run:
         self.timer = Timer()
         self._engine: Engine | None = None
         self.resumed = 0
-        self.total = _count_records(files)
+        self.total = count_records(files, cfg)
         self.timer.lap("read")
 
     @property
@@ -305,51 +346,66 @@ class _Run:
         return self._engine
 
     def read_and_score(self, reusable: int) -> None:
-        done = self.work.finished()
+        done = self.work.finished() if reusable else {}
         chunk: list[Call | RecordError] = []
         number = 0
-        seen = {"calls": 0, "turns": 0, "errors": 0}
+        self.seen = {"calls": 0, "turns": 0, "errors": 0}
+        self.pending: dict[int, tuple[list[RecordError], int]] = {}
         for item in read_calls(self.files, self.cfg):
             chunk.append(item)
             if len(chunk) >= self.chunk_records:
                 number += 1
-                self._chunk(number, chunk, done, reusable, seen)
+                self._chunk(number, chunk, done)
                 chunk = []
         if chunk:
             number += 1
-            self._chunk(number, chunk, done, reusable, seen)
+            self._chunk(number, chunk, done)
         self.timer.lap("read")
+        if self.pending:
+            self._score_on_ray()
 
-    def _chunk(self, number: int, items: list, done: dict, reusable: int, seen: dict) -> None:
+    def _chunk(self, number: int, items: list, done: dict) -> None:
         self.timer.lap("read")
-        if number in done and reusable:
-            marker = done[number]
+        if number in done:
             self.resumed += 1
+            self._advance(done[number])
+        elif self.engine_kind == "ray":
+            errors = [x for x in items if isinstance(x, RecordError)]
+            write_shard([x for x in items if isinstance(x, Call)], self.work.part("input", number, ".jsonl"))
+            self.pending[number] = (errors, len(items))
+            self.timer.lap("read")
         else:
-            marker = self._score_chunk(number, items)
-        seen["calls"] += marker["calls"]
-        seen["turns"] += marker["turns"]
-        seen["errors"] += marker["errors"]
+            self._advance(self._score_chunk(number, items))
+
+    def _advance(self, marker: dict) -> None:
+        for k in ("calls", "turns", "errors"):
+            self.seen[k] += marker[k]
         if self.on_progress is not None:
-            self.on_progress(Progress(seen["calls"], seen["turns"], seen["errors"], self.total))
+            self.on_progress(Progress(self.seen["calls"], self.seen["turns"], self.seen["errors"], self.total))
+
+    def _score_on_ray(self) -> None:
+        """Score the chunks written as shards on Ray; write each as it arrives."""
+
+        def on_result(shard: Path, tables: ChunkTables, seconds: dict[str, float]) -> None:
+            number = int(shard.stem.split("-")[1])
+            errors, records = self.pending[number]
+            self.timer.lap("ray")
+            self._advance(self.write_chunk(number, tables, errors, records))
+            self.timer.lap("write")
+
+        shards = [self.work.part("input", n, ".jsonl") for n in sorted(self.pending)]
+        score_shards(shards, self.cfg, self.partition, self.mask, on_result, **self.ray_options)
 
     def _score_chunk(self, number: int, items: list[Call | RecordError]) -> dict:
         errors = [x for x in items if isinstance(x, RecordError)]
         calls = [x for x in items if isinstance(x, Call)]
-        skipped = [c for c in calls if not _in_partition(c, self.partition)]
-        calls = [c for c in calls if _in_partition(c, self.partition)]
-        if self.mask:
-            calls = [mask_call(c) for c in calls]
-        t_rows: list[dict] = []
-        f_rows: list[dict] = []
-        c_rows: list[dict] = []
-        if calls:
-            for a in self.engine.analyse(calls, self.timer):
-                fs = self.engine.findings(a)
-                t_rows.extend(turn_rows(a))
-                f_rows.extend(finding_rows(fs))
-                c_rows.append(call_row(a, fs, self.cfg))
-        self.timer.lap("checks")
+        tables = score_calls(self.engine, calls, self.partition, self.mask, self.timer)
+        marker = self.write_chunk(number, tables, errors, len(items))
+        self.timer.lap("write")
+        return marker
+
+    def write_chunk(self, number: int, tables: "ChunkTables", errors: list[RecordError], records: int) -> dict:
+        """Write one scored chunk's parts and mark it finished; returns its marker."""
         w = self.work
         written = [
             w.tmp_part("turns", number),
@@ -357,19 +413,18 @@ class _Run:
             w.tmp_part("calls", number),
             w.tmp_part("errors", number, ".jsonl"),
         ]
-        write_parquet(frame(t_rows, TURNS_SCHEMA), written[0])
-        write_parquet(frame(f_rows, FINDINGS_SCHEMA), written[1])
-        write_parquet(calls_frame(c_rows), written[2])
+        write_parquet(tables.turns, written[0])
+        write_parquet(tables.findings, written[1])
+        write_parquet(tables.calls, written[2])
         write_errors(errors, written[3])
         marker = {
-            "records": len(items),
-            "calls": len(calls),
-            "turns": len(t_rows),
+            "records": records,
+            "calls": tables.calls.height,
+            "turns": tables.turns.height,
             "errors": len(errors),
-            "skipped_other_partitions": len(skipped),
+            "skipped_other_partitions": tables.skipped,
         }
         w.finish_chunk(number, written, marker)
-        self.timer.lap("write")
         return marker
 
     def assemble(
@@ -437,6 +492,7 @@ class _Run:
             "error_reasons": reasons,
             "resumed_chunks": self.resumed,
             "chunks": len(markers),
+            "engine": self.engine_kind,
             "timings_s": {},
             "outputs": [],
             "fingerprint": fingerprint,

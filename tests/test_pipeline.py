@@ -290,3 +290,18 @@ def test_kill_9_then_resume_gives_the_same_tables(sample_out, tmp_path):
     for table in TABLES:
         assert_frame_equal(read(sample_out, table), read(out, table))
     shutil.rmtree(out)
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_tables_as_the_local_engine(sample_out, tmp_path):
+    pytest.importorskip("ray", reason="the Ray engine needs: pip install 'qa[ray]'")
+    import ray
+
+    try:
+        result = score([SAMPLE], tmp_path / "ray", engine="ray", chunk_records=10, ray_actors=2)
+    finally:
+        ray.shutdown()
+    assert result.manifest["engine"] == "ray"
+    assert result.calls == read(sample_out, "calls").height
+    for table in TABLES:
+        assert_frame_equal(read(sample_out, table), read(tmp_path / "ray", table))
