@@ -188,12 +188,15 @@ def mask_call(call: Call) -> Call:
     return replace(call, turns=tuple(replace(t, text=mask_pii(t.text)) for t in call.turns))
 
 
-def write_report_for(final: Path, calls: pl.DataFrame, cards: pl.DataFrame, manifest: dict, min_calls: int) -> None:
-    """Write report.html from the assembled tables, reading only flagged calls' turns."""
+def write_report_for(
+    final: Path, out_dir: Path, calls: pl.DataFrame, cards: pl.DataFrame, manifest: dict, min_calls: int
+) -> None:
+    """Write report.html into ``final`` (the staging folder that becomes
+    ``out_dir``), reading only the flagged calls' turns."""
     findings = pl.read_parquet(final / "findings.parquet")
     flagged = findings["call_id"].unique().to_list()
     turns = pl.scan_parquet(final / "turns.parquet").filter(pl.col("call_id").is_in(flagged)).collect()
-    write_report(final, turns, findings, calls, cards, manifest, final / "report.html", min_calls=min_calls)
+    write_report(out_dir, turns, findings, calls, cards, manifest, final / "report.html", min_calls=min_calls)
 
 
 def score(
@@ -498,7 +501,7 @@ class _Run:
             "fingerprint": fingerprint,
         }
         if report:
-            write_report_for(final, calls, cards, manifest, self.cfg.scorecard.min_calls)
+            write_report_for(final, w.out, calls, cards, manifest, self.cfg.scorecard.min_calls)
         self.timer.lap("write")
         manifest["timings_s"] = {k: round(v, 3) for k, v in self.timer.seconds.items()}
         manifest["outputs"] = sorted(p.name for p in final.iterdir()) + ["manifest.json"]
