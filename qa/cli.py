@@ -80,7 +80,10 @@ def _summary(result: RunResult) -> Table:
 
 @app.command()
 def score(
-    inputs: Annotated[list[Path], typer.Argument(help="JSONL files or folders of them (searched recursively).")],
+    inputs: Annotated[list[Path], typer.Argument(
+            help="Input files (JSONL, CSV/TSV/Parquet long tables, .txt dialogs, any of them .gz), "
+            "folders (searched recursively) or glob patterns."
+        )],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder to write.")],
     config: Annotated[
         Optional[Path], typer.Option("--config", "-c", help="YAML config merged over the built-in default.")
