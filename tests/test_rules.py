@@ -1089,3 +1089,99 @@ def test_duplicate_entry_ids_fail(tmp_path: Path) -> None:
     body = GOOD + "patterns:\n  - id: words\n    score: 0.5\n    regex: '对不起'\n"
     with pytest.raises(RuleFileError, match="duplicate entry id"):
         load_rule_file(write(tmp_path, body))
+
+
+# --------------------------------------------------------------------------- recall families (v1 data update)
+
+# Families of wording added to raise recall: (tag, text, fires). Each family
+# has positives in simplified, traditional and ASR-like (spaced, no
+# punctuation) form, and its hard negatives from LABELS.md "it is not".
+RECALL_FAMILIES: list[tuple[str, str, bool]] = [
+    # complaint: an escalation threat is also a complaint
+    ("complaint", "叫你们经理出来跟我说", True),
+    ("complaint", "再不處理我就去消保會申訴", True),
+    ("complaint", "你们不退 我就 打一二三一五", True),
+    ("complaint", "我要把这事发到微博上让大家评评理", True),
+    ("complaint", "不用找你们领导了，你处理得挺好的", False),
+    ("complaint", "上次找你们经理是为了开发票，这次问别的", False),
+    ("complaint", "我朋友说可以打12315问问，是这样吗？", False),
+    ("complaint", "燃气报警器响了一下，需要处理吗？", False),
+    # complaint: said / ordered X, got Y
+    ("complaint", "说好的包邮，结果又收了运费", True),
+    ("complaint", "訂的是大床房，到了卻給我兩張小床", True),
+    ("complaint", "我买的是黑色 结果送来白色的", True),
+    # complaint: time gone by, nothing happened; nobody told me
+    ("complaint", "申请提交五天了，还是没有动静", True),
+    ("complaint", "維修單送出兩個禮拜，連一通電話都沒有", True),
+    ("complaint", "套餐变了也没人通知我", True),
+    ("complaint", "快递三天了 一直不动", True),
+    # complaint: charged / short-delivered / broken again / noise
+    ("complaint", "换个按键收了我两百块", True),
+    ("complaint", "少送了一份薯条", True),
+    ("complaint", "洗衣機又不轉了", True),
+    ("complaint", "空调外机噪音特别大，晚上睡不着", True),
+    ("complaint", "东西是不错，就是快递慢了点", True),
+    ("complaint", "这个赔偿方案我不接受", True),
+    # complaint: plain questions and requests stay out
+    ("complaint", "这个怎么用", False),
+    ("complaint", "运费多少钱？", False),
+    ("complaint", "能送到门口保安亭吗？", False),
+    ("complaint", "上周投诉过一次送错餐，已经给我退了，今天是想问会员的事", False),
+    # blame: the customer's own act, "only you", "worth it?", lecturing, pushing elsewhere
+    ("blame", "是您自己点了确认的", True),
+    ("blame", "您自己欠费还怪我们停机", True),
+    ("blame", "別人都沒問題，就您意見多", True),
+    ("blame", "几块钱的事 您至于吗", True),
+    ("blame", "您要求也太高了", True),
+    ("blame", "您當初就應該問清楚", True),
+    ("blame", "我说得够清楚了吧，您怎么还是听不明白", True),
+    ("blame", "这个我们管不了，您去找快递公司", True),
+    ("blame", "您连自己的账号都不知道", True),
+    ("blame", "您这个是人为损坏", True),
+    ("blame", "这不是您的问题，您没有做错", False),
+    ("blame", "您不在家很正常，我帮您改约明天", False),
+    ("blame", "您可以自己在APP上查进度", False),
+    ("blame", "遇到这种情况，难怪您会生气", False),
+    ("blame", "我帮您联系快递公司催一下", False),
+    # solution: performed remedies, costs borne, arrival times, options
+    ("solution", "我给您把自动续费关了，这个月的也退了", True),
+    ("solution", "積分已經幫您恢復了", True),
+    ("solution", "运费由我们承担", True),
+    ("solution", "师傅已经在路上了 大概二十分钟到", True),
+    ("solution", "您看是退款还是给您换一个新的", True),
+    ("solution", "我们会补发一份新的给您", True),
+    ("solution", "我帮您查一下能不能退", False),
+    ("solution", "我帮您登记一下，有结果会通知您", False),
+    ("solution", "这边给您加急催一下，三个工作日内会有人联系您", False),
+    ("solution", "您可以选择线上办理或者去营业厅办理", False),
+    ("solution", "您已经开通了会员，这个券是会员自带的", False),
+    # upsell: "we have a new ...", would-you-like-to-add, discount language
+    ("upsell", "我们新推出了一个宽带提速包，要不要了解一下", True),
+    ("upsell", "要不要順便幫您加購一組濾芯？", True),
+    ("upsell", "现在办年卡 首单立减二十", True),
+    ("upsell", "您可以开通我们的自动还款服务", True),
+    ("upsell", "您现在的套餐每月58元，包含30G流量", False),
+    ("upsell", "我给您把流量包退订了", False),
+    ("upsell", "要不要帮您转接人工？", False),
+    ("upsell", "这次的运费我帮您退回，另外补一张十元的券给您", False),
+    # empathy: anyone in your place, the feeling is natural, I feel it too
+    ("empathy", "这事搁谁身上都闹心", True),
+    ("empathy", "您生气是应该的", True),
+    ("empathy", "您這樣被扣款，會不開心是很正常的", True),
+    ("empathy", "我听着都替您着急", True),
+    ("empathy", "我瞭解您的心情", True),
+    ("empathy", "嗯嗯 好的", False),
+    ("empathy", "您先别急，我们会尽快给您答复", False),
+    ("empathy", "谢谢您，这次真的辛苦您了", False),
+]
+
+
+@pytest.mark.parametrize("tag, text, fires", RECALL_FAMILIES)
+def test_recall_families(tag: str, text: str, fires: bool) -> None:
+    assert bool(hits(tag, text)) is fires, f"{tag} {'missed' if fires else 'fired on'}: {text} -> {evidence(tag, text)}"
+
+
+@pytest.mark.parametrize("tag, text", [(t, x) for t, x, f in RECALL_FAMILIES if f])
+def test_recall_families_speaker_scoped(tag: str, text: str) -> None:
+    other = Speaker.CUSTOMER if TAG_SPEAKER[tag] is Speaker.AGENT else Speaker.AGENT
+    assert hits(tag, text, speaker=other) == []

@@ -140,3 +140,22 @@ def test_malformed_lexicon_fails_naming_the_file(tmp_path: Path, body: str, frag
     with pytest.raises(RuleFileError) as err:
         load_sentiment_file(path)
     assert str(path) in str(err.value) and fragment in str(err.value)
+
+
+# Customer problem reports and threats without an explicit feeling word
+# (v1 data update), and look-alikes that stay neutral.
+@pytest.mark.parametrize("text, label", [
+    ("快递三天了一直不动", "negative"),
+    ("我的包裹被拆过了", "negative"),
+    ("少送了一杯奶茶", "negative"),
+    ("冰箱噪音很大，晚上睡不着", "negative"),
+    ("這個解釋我不接受", "negative"),
+    ("叫你们主管来接电话", "negative"),
+    ("我会找律师的", "negative"),
+    ("好几天了", "neutral"),
+    ("我想查一下物流", "neutral"),
+    ("好的，谢谢，问题解决了", "positive"),
+])
+def test_problem_reports(text: str, label: str) -> None:
+    got = sentiment(text)
+    assert got.label == label, f"{text}: {got}"
