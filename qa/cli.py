@@ -26,6 +26,7 @@ from qa.io.write import OutputExistsError
 from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, RunResult
 from qa.pipeline import Progress as RunProgress
 from qa.pipeline import score as run_score
+from qa.models import commands as model_commands
 from qa.review.commands import calibrate, review
 
 app = typer.Typer(
@@ -88,6 +89,13 @@ def score(
     config: Annotated[
         Optional[Path], typer.Option("--config", "-c", help="YAML config merged over the built-in default.")
     ] = None,
+    model: Annotated[
+        Optional[Path],
+        typer.Option("--model", help="Classifier folder in Hugging Face layout (default: the shipped models/qa-small)."),
+    ] = None,
+    device: Annotated[
+        Optional[str], typer.Option("--device", help="auto | cpu | cuda for the classifier (default: the config's).")
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
     max_error_rate: Annotated[
         float,
@@ -133,6 +141,12 @@ def score(
     scored. Exit status: 0 ok, 1 usage or setup error, 2 rejected records over
     --max-error-rate, 3 internal error.
     """
+    if device is not None and device not in ("auto", "cpu", "cuda"):
+        err_console.print(f"[red]error:[/red] --device must be auto, cpu or cuda, got {device!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if model is not None and not (model / "config.json").is_file():
+        err_console.print(f"[red]error:[/red] {model}: not a Hugging Face model folder (no config.json)")
+        raise typer.Exit(EXIT_USAGE)
     if engine not in ("local", "ray"):
         err_console.print(f"[red]error:[/red] --engine must be local or ray, got {engine!r}")
         raise typer.Exit(EXIT_USAGE)
@@ -158,10 +172,15 @@ def score(
         bar.update(task, completed=p.calls + p.errors, total=p.records_total, turns=p.turns)
 
     try:
+        cfg = load_config(config)
+        overrides = {k: v for k, v in (("path", str(model) if model else None), ("device", device)) if v is not None}
+        if overrides:
+            cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=overrides)})
         with bar:
             result = run_score(
                 inputs,
                 out,
+                config=cfg,
                 config_path=config,
                 force=force,
                 resume=resume,
@@ -233,6 +252,8 @@ def rules() -> None:
 
 app.command("review")(review)
 app.command("calibrate")(calibrate)
+app.command("train")(model_commands.train)
+app.command("eval")(model_commands.eval)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -64,10 +64,20 @@ class InputConfig(_Strict):
     columns: ColumnsConfig = ColumnsConfig()
 
 
+class ModelConfig(_Strict):
+    """The transformer classifier behind the ``model`` recognizer."""
+
+    path: str | None = Field(None, description="HF-layout classifier folder; None: $QA_MODEL or models/qa-small")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    batch_size: int = Field(256, ge=1)
+    quantize: Literal["auto", "int8", "none"] = "none"
+
+
 class Config(_Strict):
     version: int = 1
     recognizers: list[str]
     sentiment: str
+    model: ModelConfig = ModelConfig()
     tag_thresholds: dict[str, float]
     role_map: dict[str, Speaker]
     checks: ChecksConfig = ChecksConfig()

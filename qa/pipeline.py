@@ -31,6 +31,7 @@ from qa.io.workdir import WorkDir
 from qa.io.write import OutputExistsError, write_csv, write_errors, write_json, write_parquet
 from qa.pii import mask_pii
 from qa.recognizers import registry
+from qa.recognizers.base import Recognizer, SentimentRecognizer
 from qa.report import write_report
 from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
@@ -73,12 +74,18 @@ class Timer:
 class Engine:
     """Loaded recognizers and config: calls in, analyses and findings out."""
 
-    def __init__(self, config: Config):
+    def __init__(
+        self,
+        config: Config,
+        recognizers: list[Recognizer] | None = None,
+        sentiment: SentimentRecognizer | None = None,
+    ):
+        """Recognizers as the config names them, unless given explicitly
+        (the evaluation runs rules, model and fusion through one engine)."""
         self.config = config
-        self.recognizers, self.sentiment = registry.build(config)
-
-    def recognizer_ids(self) -> list[str]:
-        return [r.name for r in self.recognizers] + [self.sentiment.name]
+        if recognizers is None or sentiment is None:
+            recognizers, sentiment = registry.build(config)
+        self.recognizers, self.sentiment = recognizers, sentiment
 
     def analyse(self, calls: Sequence[Call], timer: Timer | None = None) -> list[CallAnalysis]:
         """Run every recognizer over all turns of ``calls`` in batches."""
@@ -479,7 +486,7 @@ class _Run:
             "mask_pii": self.mask,
             "inputs": [f.as_dict() for f in self.files],
             "config": {"path": str(config_path) if config_path else None, "sha256": self.cfg.digest()},
-            "recognizers": [registry.rule_info(name) for name in self.engine.recognizer_ids()],
+            "recognizers": registry.describe(self.cfg),
             "versions": _versions(),
             "counts": {
                 "records": records,

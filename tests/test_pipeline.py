@@ -80,7 +80,10 @@ def test_sample_counts_and_manifest(sample_out):
     assert all(len(i["sha256"]) == 64 for i in manifest["inputs"])
     per_check = dict(read(sample_out, "findings").group_by("check").len().iter_rows())
     assert manifest["counts"]["findings"] == {c: per_check.get(c, 0) for c in CHECKS}
-    assert {r["name"] for r in manifest["recognizers"]} >= {"lexicon:apology.v1", "lexicon:sentiment.v1"}
+    recognizers = {r["name"]: r for r in manifest["recognizers"]}
+    assert {"lexicon:apology.v1", "lexicon:admission.v1", "model"} <= set(recognizers)
+    assert len(recognizers["lexicon:apology.v1"]["sha256"]) == 64
+    assert len(recognizers["model"]["sha256"]) == 64
 
 
 def test_every_finding_span_slices_the_original_text(sample_out):

@@ -720,8 +720,7 @@ ORDINARY_CUSTOMER = [
 )
 def test_ordinary_talk_fires_nothing(speaker: Speaker, text: str) -> None:
     turn = prepare("C1", 0, speaker, text)
-    names = [n for n in registry.known() if n != "lexicon:sentiment.v1"]
-    fired = [h.evidence for n in names for h in registry.get(n).recognize([turn])[0]]
+    fired = [h.evidence for n in registry.RULE_FILES for h in registry.get(n).recognize([turn])[0]]
     assert fired == []
 
 
@@ -881,9 +880,7 @@ FRAGMENTS = [
 def test_hits_always_slice_the_original_text(parts: list[str], speaker: Speaker) -> None:
     text = "".join(parts)
     turn = prepare("C1", 0, speaker, text)
-    for name in registry.known():
-        if name == "lexicon:sentiment.v1":
-            continue
+    for name in registry.RULE_FILES:
         for h in registry.get(name).recognize([turn])[0]:
             assert text[h.start : h.end] == h.evidence
             assert TAG_SPEAKER[h.tag] == speaker
@@ -907,6 +904,7 @@ def test_known_names() -> None:
     names = registry.known()
     assert [f"lexicon:{t}.v1" for t in RULE_TAGS if f"lexicon:{t}.v1" not in names] == []
     assert "lexicon:sentiment.v1" in names
+    assert registry.MODEL in names
 
 
 @pytest.mark.parametrize("tag", RULE_TAGS)
@@ -929,13 +927,22 @@ def test_unknown_sentiment_name_lists_known_names() -> None:
         registry.get_sentiment("lexicon:apology.v1")
 
 
-def test_build_from_default_config_adds_admission() -> None:
-    config = load_config()
+def test_build_adds_admission() -> None:
+    default = load_config()
+    rules_only = [n for n in default.recognizers if n != registry.MODEL]
+    config = default.model_copy(update={"recognizers": rules_only, "sentiment": "lexicon:sentiment.v1"})
     recognizers, sentiment = registry.build(config)
     names = [r.name for r in recognizers]
     assert names[: len(config.recognizers)] == config.recognizers
     assert names.count("lexicon:admission.v1") == 1
     assert sentiment.name == config.sentiment
+
+
+def test_default_config_fuses_rules_and_the_shipped_model() -> None:
+    recognizers, sentiment = registry.build(load_config())
+    names = [r.name for r in recognizers]
+    assert "lexicon:blame.v1" in names and "model:qa-small.v1" in names
+    assert sentiment.name == "model:qa-small.v1"
 
 
 def test_build_fails_on_unknown_name() -> None:
@@ -949,7 +956,7 @@ def test_rule_info_of_unknown_name_fails() -> None:
         registry.rule_info("lexicon:nope.v1")
 
 
-@pytest.mark.parametrize("name", registry.known())
+@pytest.mark.parametrize("name", sorted(registry.RULE_FILES) + sorted(registry.SENTIMENT_FILES))
 def test_rule_info_records_version_and_hash(name: str) -> None:
     info = registry.rule_info(name)
     path = RULES_DIR / Path(str(info["file"])).name

@@ -8,6 +8,11 @@ file is read, validated and compiled once. An unknown name raises
 The rule recognizers read ``qa/rules/<id>.v<version>.yaml``;
 :func:`rule_info` gives the id, version, file and sha256 of the file behind a
 name, for the run manifest.
+
+``model`` names the transformer classifier of the config's ``model`` section
+(a local Hugging Face folder; by default the shipped ``models/qa-small``), as
+a tag recognizer and as a sentiment recognizer. Its hits carry the model's own
+versioned id (``model:qa-small.v1``) as their source.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from qa.recognizers.sentiment_lexicon import CompiledSentiment, LexiconSentiment
 
 #: The admission recognizer feeds missing_apology; :func:`build` always includes it.
 ADMISSION = "lexicon:admission.v1"
+
+#: The classifier named by the config's ``model`` section.
+MODEL = "model"
 
 #: Rule recognizers: registry name -> rule file in ``qa/rules``.
 RULE_FILES: dict[str, str] = {
@@ -83,15 +91,16 @@ _CACHE: dict[str, object] = {}
 
 
 def known() -> list[str]:
-    """Every registry name: recognizers, then sentiment recognizers, each sorted."""
-    return sorted(_RECOGNIZERS) + sorted(_SENTIMENTS)
+    """Every registry name: recognizers, then sentiment recognizers, each sorted, then ``model``."""
+    return sorted(_RECOGNIZERS) + sorted(_SENTIMENTS) + [MODEL]
 
 
-def _cached(name: str, factory: Callable[[], object]) -> object:
+def _cached(kind: str, name: str, factory: Callable[[], object]) -> object:
     with _LOCK:
-        if name not in _CACHE:
-            _CACHE[name] = factory()
-        return _CACHE[name]
+        key = f"{kind}:{name}"
+        if key not in _CACHE:
+            _CACHE[key] = factory()
+        return _CACHE[key]
 
 
 def get(name: str) -> Recognizer:
@@ -99,7 +108,7 @@ def get(name: str) -> Recognizer:
     factory = _RECOGNIZERS.get(name)
     if factory is None:
         raise UnknownRecognizerError(name, "recognizer", sorted(_RECOGNIZERS))
-    return _cached(name, factory)  # type: ignore[return-value]
+    return _cached("recognizer", name, factory)  # type: ignore[return-value]
 
 
 def get_sentiment(name: str) -> SentimentRecognizer:
@@ -107,7 +116,12 @@ def get_sentiment(name: str) -> SentimentRecognizer:
     factory = _SENTIMENTS.get(name)
     if factory is None:
         raise UnknownRecognizerError(name, "sentiment recognizer", sorted(_SENTIMENTS))
-    return _cached(name, factory)  # type: ignore[return-value]
+    return _cached("sentiment", name, factory)  # type: ignore[return-value]
+
+
+def _model_args(config: Config) -> dict:
+    m = config.model
+    return {"folder": m.path, "device": m.device, "quantize": m.quantize, "batch_size": m.batch_size}
 
 
 def build(config: Config) -> tuple[list[Recognizer], SentimentRecognizer]:
@@ -117,10 +131,24 @@ def build(config: Config) -> tuple[list[Recognizer], SentimentRecognizer]:
     not list it): the missing_apology check needs it. Unknown names fail here,
     before any input is read.
     """
+    from qa.models.classifier import ModelRecognizer, ModelSentiment
+
     names = list(dict.fromkeys(config.recognizers))
     if ADMISSION not in names:
         names.append(ADMISSION)
-    return [get(n) for n in names], get_sentiment(config.sentiment)
+    recognizers = [ModelRecognizer(**_model_args(config)) if n == MODEL else get(n) for n in names]
+    sentiment = (
+        ModelSentiment(**_model_args(config)) if config.sentiment == MODEL else get_sentiment(config.sentiment)
+    )
+    return recognizers, sentiment
+
+
+def describe(config: Config) -> list[dict]:
+    """What the manifest records of each recognizer a config runs: versions and file hashes."""
+    from qa.models.classifier import model_info
+
+    names = list(dict.fromkeys(config.recognizers + [ADMISSION, config.sentiment]))
+    return [model_info(config.model.path) | {"name": MODEL} if n == MODEL else rule_info(n) for n in names]
 
 
 def rule_info(name: str) -> dict[str, str | int]:
@@ -148,4 +176,8 @@ def rule_info(name: str) -> dict[str, str | int]:
             "file": f"qa/rules/{SENTIMENT_FILES[name]}",
             "sha256": lex.sha256,
         }
+    if name == MODEL:
+        from qa.models.classifier import model_info
+
+        return model_info() | {"name": MODEL}
     raise UnknownRecognizerError(name, "rule-based recognizer", sorted(RULE_FILES) + sorted(SENTIMENT_FILES))

