@@ -139,13 +139,15 @@ class CallAnalysis:
         """Indices of turns carrying ``tag``."""
         return [i for i, hs in enumerate(self.hits) if any(h.tag == tag for h in hs)]
 
-    def first_hit(self, turn: int, tag: str) -> Hit | None:
-        """The strongest hit of ``tag`` in ``turn`` (first by position on ties)."""
-        best: Hit | None = None
-        for h in self.hits[turn]:
-            if h.tag == tag and (best is None or h.score > best.score):
-                best = h
-        return best
+    def evidence_hit(self, turn: int, tag: str) -> Hit | None:
+        """The hit of ``tag`` in ``turn`` to quote as evidence: a rule's hit
+        when any rule fired (its span points at the words that triggered it),
+        else a model's (which covers the whole turn); among those the
+        strongest, then the first by position."""
+        hits = [h for h in self.hits[turn] if h.tag == tag]
+        if not hits:
+            return None
+        return min(hits, key=lambda h: (h.source.startswith("model:"), -h.score, h.start))
 
 
 @dataclass(frozen=True, slots=True)

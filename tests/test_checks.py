@@ -75,15 +75,34 @@ def test_tagged_checks(check: str, rows: list[Row], turns: list[int]) -> None:
     assert fired(check, rows) == turns
 
 
-def test_tagged_evidence_is_the_strongest_hit() -> None:
+@pytest.mark.parametrize(
+    "hits, expected",
+    [
+        pytest.param(
+            [("lexicon:blame.v1", 0, 7, 0.6), ("lexicon:blame.v1", 8, 16, 0.95)],
+            (8, 16, "是您自己没看清楚", 0.95, "lexicon:blame.v1"),
+            id="strongest rule hit",
+        ),
+        pytest.param(
+            [("lexicon:blame.v1", 0, 7, 0.6), ("model:clf.v2", 0, 16, 0.99)],
+            (0, 7, "这么简单都不会", 0.6, "lexicon:blame.v1"),
+            id="a rule's span beats a stronger whole-turn model hit",
+        ),
+        pytest.param(
+            [("model:clf.v2", 0, 16, 0.7)],
+            (0, 16, "这么简单都不会，是您自己没看清楚", 0.7, "model:clf.v2"),
+            id="model alone: the whole turn",
+        ),
+    ],
+)
+def test_tagged_evidence_prefers_rule_spans_then_score(hits, expected) -> None:
     text = "这么简单都不会，是您自己没看清楚"
-    weak = Hit("blame", 1, 0, 7, 0.6, "lexicon:blame.v1", text[0:7])
-    strong = Hit("blame", 1, 8, 16, 0.95, "model:clf.v2", text[8:16])
+    objs = tuple(Hit("blame", 1, s, e, score, src, text[s:e], rule="r") for src, s, e, score in hits)
     base = make([COMPLAINT, a(text), ANSWER])
-    analysis = CallAnalysis(base.call, (base.hits[0], (weak, strong), base.hits[2]), base.sentiments)
+    analysis = CallAnalysis(base.call, (base.hits[0], objs, base.hits[2]), base.sentiments)
     [f] = CHECK_FUNCS["blame_language"](analysis, ChecksConfig())
-    assert (f.check, f.call_id, f.agent_id, f.turn) == ("blame_language", "C1", "A1", 1)
-    assert (f.start, f.end, f.evidence, f.score, f.source) == (8, 16, "是您自己没看清楚", 0.95, "model:clf.v2")
+    assert (f.check, f.call_id, f.agent_id, f.turn, f.rule) == ("blame_language", "C1", "A1", 1, "r")
+    assert (f.start, f.end, f.evidence, f.score, f.source) == expected
     assert text[f.start:f.end] == f.evidence
 
 

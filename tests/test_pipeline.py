@@ -95,6 +95,16 @@ def test_every_finding_span_slices_the_original_text(sample_out):
         assert row["text"][row["start"] : row["end"]] == row["evidence"], row
 
 
+def test_findings_name_the_rule_entry_and_prefer_rule_spans(sample_out):
+    findings = read(sample_out, "findings")
+    assert findings.filter(pl.col("rule") == "").height == 0
+    lexicon = findings.filter(pl.col("source").str.starts_with("lexicon:"))
+    assert lexicon.height > findings.height / 2  # precise spans where a rule fired
+    turns = read(sample_out, "turns").select("call_id", "turn", "text")
+    shorter = lexicon.join(turns, on=["call_id", "turn"]).filter(pl.col("end") - pl.col("start") < pl.col("text").str.len_chars())
+    assert shorter.height > 0
+
+
 def test_traditional_call_is_tagged_with_original_text_evidence(sample_out):
     findings = read(sample_out, "findings")
     traditional = findings.filter(pl.col("evidence").str.contains("[們這說給題讓處]"))

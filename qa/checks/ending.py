@@ -55,5 +55,6 @@ def negative_ending(analysis: CallAnalysis, cfg: ChecksConfig) -> list[Finding]:
             evidence=text,
             score=min(1.0, max(0.0, -mean)),
             source=analysis.sentiments[last].source,
+            rule=analysis.sentiments[last].label,
         )
     ]

@@ -4,8 +4,10 @@
 - ``stalling_script``: one finding per agent turn tagged ``stalling``.
 - ``escalation_risk``: one finding per customer turn tagged ``escalation``.
 
-Evidence is the turn's strongest hit of that tag (the first by position on
-ties): its span, text and score, and the id of the rule or model that fired.
+Evidence is the turn's evidence hit of that tag (:meth:`CallAnalysis.evidence_hit`:
+a rule's span when a rule fired, else the model's whole-turn hit; the
+strongest first): its span, text and score, and the id of the rule or model
+that fired with the rule entry that matched.
 """
 
 from __future__ import annotations
@@ -26,12 +28,13 @@ def finding_from_hit(analysis: CallAnalysis, check: str, hit: Hit) -> Finding:
         evidence=hit.evidence,
         score=hit.score,
         source=hit.source,
+        rule=hit.rule,
     )
 
 
 def strongest_hit(analysis: CallAnalysis, turn: int, tag: str) -> Hit:
-    """The strongest hit of ``tag`` in ``turn``; the turn must carry the tag."""
-    hit = analysis.first_hit(turn, tag)
+    """The evidence hit of ``tag`` in ``turn`` (see :meth:`CallAnalysis.evidence_hit`); the turn must carry the tag."""
+    hit = analysis.evidence_hit(turn, tag)
     if hit is None:
         raise ValueError(f"call {analysis.call.call_id} turn {turn} has no {tag!r} hit")
     return hit

@@ -407,7 +407,7 @@ class RuleRecognizer:
         excluded = [m.span() for p in rules.span_exclusions for m in p.finditer(text)]
         ignored = self._ignored_regions(view)
         cues = [m.span() for m in rules.negation.finditer(text)] if rules.negation else []
-        found: list[tuple[int, int, float]] = []
+        found: list[tuple[int, int, float, str]] = []
         for entry, s, e in candidates:
             if entry.in_quotes is not True:
                 regions = ignored["policy" if entry.in_quotes is None else "all"]
@@ -417,8 +417,8 @@ class RuleRecognizer:
                 continue
             if _overlaps(s, e, excluded):
                 continue
-            found.append((s, e, entry.score))
-        return [self._hit(turn, view, s, e, score) for s, e, score in _merge(found)]
+            found.append((s, e, entry.score, entry.id))
+        return [self._hit(turn, view, s, e, score, rule) for s, e, score, rule in _merge(found)]
 
     def _ignored_regions(self, view: _View) -> dict[str, list[tuple[int, int]]]:
         """Regions not counted as the speaker's own act.
@@ -449,7 +449,7 @@ class RuleRecognizer:
                 return True
         return False
 
-    def _hit(self, turn: PreparedTurn, view: _View, s: int, e: int, score: float) -> Hit:
+    def _hit(self, turn: PreparedTurn, view: _View, s: int, e: int, score: float, rule: str) -> Hit:
         ns, ne = view.pos[s], view.pos[e - 1] + 1
         start, end, evidence = turn.norm.evidence(ns, ne)
         return Hit(
@@ -460,16 +460,19 @@ class RuleRecognizer:
             score=round(score, 4),
             source=self.name,
             evidence=evidence,
+            rule=rule,
         )
 
 
-def _merge(found: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
-    """Overlapping spans merged into their union, keeping the highest score."""
-    merged: list[tuple[int, int, float]] = []
-    for s, e, score in sorted(found):
+def _merge(found: list[tuple[int, int, float, str]]) -> list[tuple[int, int, float, str]]:
+    """Overlapping spans merged into their union, keeping the highest score and
+    the id of the entry that scored it (the first such entry on ties)."""
+    merged: list[tuple[int, int, float, str]] = []
+    for s, e, score, rule in sorted(found, key=lambda f: (f[0], f[1], -f[2], f[3])):
         if merged and s < merged[-1][1]:
-            ps, pe, pscore = merged[-1]
-            merged[-1] = (ps, max(pe, e), max(pscore, score))
+            ps, pe, pscore, prule = merged[-1]
+            best = (pscore, prule) if pscore >= score else (score, rule)
+            merged[-1] = (ps, max(pe, e), *best)
         else:
-            merged.append((s, e, score))
+            merged.append((s, e, score, rule))
     return merged
