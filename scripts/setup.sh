@@ -17,7 +17,7 @@ else
     "$PY" -m pip install --quiet "${QA_TORCH:-torch==2.13.0}"
 fi
 
-"$PY" -m pip install --quiet -e ".[dev,ray]"
+"$PY" -m pip install --quiet -e ".[dev,ray,train]"
 
 # pyenv only exposes new console scripts after a rehash.
 if command -v pyenv >/dev/null 2>&1; then

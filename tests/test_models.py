@@ -405,3 +405,35 @@ def test_verdict_file_errors_name_file_and_line(tmp_path):
     path.write_text('{"speaker": "agent", "text": "x", "labels": {}}\n{"text": 3}\n', encoding="utf-8")
     with pytest.raises(ValueError, match=r"bad.jsonl:2"):
         verdict_examples(path)
+
+
+@pytest.mark.slow
+def test_train_fine_tunes_the_shipped_model_on_coaches_verdicts(tmp_path):
+    """`qa train --init <qa model> --verdicts` end to end: one epoch of
+    fine-tuning (no full training), a loadable model folder, its card and the
+    verdict count in its report."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    pytest.importorskip("snownlp", reason="qa train needs the train extra: pip install -e '.[train]'")
+    verdicts = tmp_path / "verdicts.jsonl"
+    verdicts.write_text(
+        json.dumps({"call_id": "C1", "turn": 1, "speaker": "agent", "text": "这是您自己没看清楚",
+                    "labels": {"blame": 1}, "tags": ["blame"], "source": "review", "verdicts": []},
+                   ensure_ascii=False) + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "m"
+    proc = subprocess.run(
+        [sys.executable, "-m", "qa", "train", "--init", str(root / "models" / "qa-small"), "--verdicts",
+         str(verdicts), "--out", str(out), "--epochs", "1", "--turns", str(root / "corpora" / "turns")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "train_report.json").read_text(encoding="utf-8"))
+    assert report["data"]["verdicts"] == 1
+    assert (out / "MODEL_CARD.md").is_file()
+    rec = C.ModelRecognizer(out, quantize="none")
+    hits = rec.recognize([prepare("C1", 0, Speaker.AGENT, "这是您自己没看清楚")])
+    assert len(hits) == 1

@@ -165,8 +165,12 @@ class LoadedModel:
                  batch_size: int = 256):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
         from qa.models.e5 import load_char_map
+
+        hf_logging.disable_progress_bar()  # no "Loading weights" bar in a scheduler's log
+        hf_logging.set_verbosity_error()
 
         self.folder = Path(folder)
         if not (self.folder / "config.json").exists():

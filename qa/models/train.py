@@ -592,7 +592,7 @@ def rule_tags(rows: Sequence[dict]) -> np.ndarray:
     cfg = load_config()
     recs, sent = build_sources(config=cfg, which=("rules",))["rules"]
     out = np.zeros((len(rows), N_TAGS), bool)
-    for i, a in enumerate(analyse(_calls_from_turns(list(rows)), recs, sent, cfg.tag_thresholds)):
+    for i, a in enumerate(analyse(_calls_from_turns(list(rows)), recs, sent, cfg)):
         for h in a.hits[0]:
             if h.tag in TAGS:
                 out[i, TAGS.index(h.tag)] = True
