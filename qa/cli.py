@@ -176,6 +176,12 @@ def score(
         overrides = {k: v for k, v in (("path", str(model) if model else None), ("device", device)) if v is not None}
         if overrides:
             cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update=overrides)})
+        if cfg.model.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                err_console.print("[red]error:[/red] --device cuda, but torch sees no CUDA device on this machine")
+                raise typer.Exit(EXIT_USAGE)
         with bar:
             result = run_score(
                 inputs,

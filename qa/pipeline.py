@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import platform
+import queue
 import re
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import polars as pl
 
@@ -31,7 +33,7 @@ from qa.io.workdir import WorkDir
 from qa.io.write import OutputExistsError, write_csv, write_errors, write_json, write_parquet
 from qa.pii import mask_pii
 from qa.recognizers import registry
-from qa.recognizers.base import Recognizer, SentimentRecognizer
+from qa.recognizers.base import PreparedTurn, Recognizer, SentimentRecognizer
 from qa.report import write_report
 from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
@@ -87,11 +89,19 @@ class Engine:
             recognizers, sentiment = registry.build(config)
         self.recognizers, self.sentiment = recognizers, sentiment
 
-    def analyse(self, calls: Sequence[Call], timer: Timer | None = None) -> list[CallAnalysis]:
-        """Run every recognizer over all turns of ``calls`` in batches."""
+    def prepare(self, calls: Sequence[Call]) -> list[PreparedTurn]:
+        """Normalize and tokenize every turn of ``calls``, in order."""
+        return [prepare(c.call_id, t.index, t.speaker, t.text) for c in calls for t in c.turns]
+
+    def analyse(
+        self, calls: Sequence[Call], timer: Timer | None = None, prepared: list[PreparedTurn] | None = None
+    ) -> list[CallAnalysis]:
+        """Run every recognizer over all turns of ``calls`` in batches
+        (``prepared``: the turns already prepared by :meth:`prepare`)."""
         timer = timer or Timer()
-        prepared = [prepare(c.call_id, t.index, t.speaker, t.text) for c in calls for t in c.turns]
-        timer.lap("prepare")
+        if prepared is None:
+            prepared = self.prepare(calls)
+            timer.lap("prepare")
         per_turn: list[list[Hit]] = [[] for _ in prepared]
         thresholds = self.config.tag_thresholds
         for rec in self.recognizers:
@@ -222,6 +232,7 @@ def score(
     engine: str = "local",
     ray_address: str | None = None,
     ray_actors: int | None = None,
+    prefetch: bool | None = None,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Score every call in ``inputs`` and write the output folder ``out``.
@@ -239,6 +250,10 @@ def score(
     addresses in every output (lengths kept, so spans stay valid).
     ``engine="ray"`` runs the per-call work on Ray Data actors (see
     :mod:`qa.distributed`); the tables are the same as a local run's.
+    ``prefetch`` reads and prepares the next chunks in a background thread
+    while the current one is recognized; ``None`` turns it on when the
+    classifier runs on CUDA (on CPU the threads would only contend for the
+    GIL). The tables are the same either way.
 
     Raises :class:`~qa.io.read.InputError` for an input path that does not
     exist, :class:`~qa.io.write.OutputExistsError` when ``out`` exists and
@@ -274,6 +289,7 @@ def score(
         run = _Run(
             files, work, cfg, partition, mask_pii, chunk_records, on_progress,
             engine_kind=engine, ray_options={"address": ray_address, "actors": ray_actors},
+            prefetch=_uses_gpu(cfg) if prefetch is None else prefetch,
         )
         run.read_and_score(reusable)
         result = run.assemble(started, config_path, fingerprint, max_error_rate, report)
@@ -294,28 +310,91 @@ class ChunkTables:
     skipped: int  # calls outside the partition
 
 
-def score_calls(
-    engine: Engine, calls: list[Call], partition: str | None, mask: bool, timer: Timer | None = None
-) -> ChunkTables:
-    """Score ``calls`` into table rows: the per-call work of a run, the same on
-    every engine (local or Ray)."""
-    timer = timer or Timer()
+@dataclass
+class PreparedChunk:
+    """The calls of a chunk that will be scored, with their turns prepared."""
+
+    calls: list[Call]  # inside the partition, PII masked when asked
+    skipped: int  # calls outside the partition
+    turns: list[PreparedTurn]
+
+
+def prepare_chunk(engine: Engine, calls: list[Call], partition: str | None, mask: bool) -> PreparedChunk:
+    """Select, mask and prepare a chunk's calls: the CPU work before recognition."""
     kept = [c for c in calls if _in_partition(c, partition)]
     if mask:
         kept = [mask_call(c) for c in kept]
+    return PreparedChunk(kept, len(calls) - len(kept), engine.prepare(kept))
+
+
+def score_prepared(engine: Engine, chunk: PreparedChunk, timer: Timer | None = None) -> ChunkTables:
+    """Recognize, check and tabulate a prepared chunk."""
+    timer = timer or Timer()
     t_rows: list[dict] = []
     f_rows: list[dict] = []
     c_rows: list[dict] = []
-    if kept:
-        for a in engine.analyse(kept, timer):
+    if chunk.calls:
+        for a in engine.analyse(chunk.calls, timer, chunk.turns):
             fs = engine.findings(a)
             t_rows.extend(turn_rows(a))
             f_rows.extend(finding_rows(fs))
             c_rows.append(call_row(a, fs, engine.config))
     timer.lap("checks")
     return ChunkTables(
-        frame(t_rows, TURNS_SCHEMA), frame(f_rows, FINDINGS_SCHEMA), calls_frame(c_rows), len(calls) - len(kept)
+        frame(t_rows, TURNS_SCHEMA), frame(f_rows, FINDINGS_SCHEMA), calls_frame(c_rows), chunk.skipped
     )
+
+
+def score_calls(
+    engine: Engine, calls: list[Call], partition: str | None, mask: bool, timer: Timer | None = None
+) -> ChunkTables:
+    """Score ``calls`` into table rows: the per-call work of a run, the same on
+    every engine (local or Ray)."""
+    timer = timer or Timer()
+    chunk = prepare_chunk(engine, calls, partition, mask)
+    timer.lap("prepare")
+    return score_prepared(engine, chunk, timer)
+
+
+_DONE = object()
+
+
+def _ahead(items: Iterator, work: Callable, depth: int) -> Iterator:
+    """``(x, work(x))`` for each ``x`` of ``items``, computed by a background
+    thread up to ``depth`` items ahead of the consumer; an exception in the
+    thread is raised in the consumer."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+
+    def produce() -> None:
+        try:
+            for x in items:
+                q.put((x, work(x)))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer
+            q.put(e)
+            return
+        q.put(_DONE)
+
+    threading.Thread(target=produce, name="qa-prefetch", daemon=True).start()
+    while True:
+        got = q.get()
+        if got is _DONE:
+            return
+        if isinstance(got, BaseException):
+            raise got
+        yield got
+
+
+def _uses_gpu(cfg: Config) -> bool:
+    """Whether the configured classifier will run on CUDA."""
+    if registry.MODEL not in cfg.recognizers and cfg.sentiment != registry.MODEL:
+        return False
+    if cfg.model.device == "cuda":
+        return True
+    if cfg.model.device == "cpu":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 class _Run:
@@ -332,7 +411,9 @@ class _Run:
         on_progress: Callable[[Progress], None] | None,
         engine_kind: str = "local",
         ray_options: dict | None = None,
+        prefetch: bool = False,
     ):
+        self.prefetch = prefetch
         self.engine_kind = engine_kind
         self.ray_options = ray_options or {}
         self.files = files
@@ -355,26 +436,48 @@ class _Run:
             self._engine = Engine(self.cfg)
         return self._engine
 
-    def read_and_score(self, reusable: int) -> None:
-        done = self.work.finished() if reusable else {}
+    def _chunks(self) -> Iterator[tuple[int, list[Call | RecordError]]]:
         chunk: list[Call | RecordError] = []
         number = 0
-        self.seen = {"calls": 0, "turns": 0, "errors": 0}
-        self.pending: dict[int, tuple[list[RecordError], int]] = {}
         for item in read_calls(self.files, self.cfg):
             chunk.append(item)
             if len(chunk) >= self.chunk_records:
                 number += 1
-                self._chunk(number, chunk, done)
+                yield number, chunk
                 chunk = []
         if chunk:
-            number += 1
-            self._chunk(number, chunk, done)
+            yield number + 1, chunk
+
+    def read_and_score(self, reusable: int) -> None:
+        done = self.work.finished() if reusable else {}
+        self.seen = {"calls": 0, "turns": 0, "errors": 0}
+        self.pending: dict[int, tuple[list[RecordError], int]] = {}
+        if self.prefetch and self.engine_kind == "local":
+            # Read and prepare the next chunks in a thread while this one is
+            # on the GPU (torch releases the GIL there), so the GPU is not idle.
+            ahead = Timer()
+            engine = self.engine
+
+            def work(job: tuple[int, list]) -> PreparedChunk | None:
+                number, items = job
+                if number in done:
+                    return None
+                calls = [x for x in items if isinstance(x, Call)]
+                ready = prepare_chunk(engine, calls, self.partition, self.mask)
+                ahead.lap("prepare")
+                return ready
+
+            for (number, items), ready in _ahead(self._chunks(), work, depth=2):
+                self._chunk(number, items, done, ready)
+            self.timer.seconds["prepare"] += ahead.seconds["prepare"]
+        else:
+            for number, items in self._chunks():
+                self._chunk(number, items, done)
         self.timer.lap("read")
         if self.pending:
             self._score_on_ray()
 
-    def _chunk(self, number: int, items: list, done: dict) -> None:
+    def _chunk(self, number: int, items: list, done: dict, ready: PreparedChunk | None = None) -> None:
         self.timer.lap("read")
         if number in done:
             self.resumed += 1
@@ -385,7 +488,7 @@ class _Run:
             self.pending[number] = (errors, len(items))
             self.timer.lap("read")
         else:
-            self._advance(self._score_chunk(number, items))
+            self._advance(self._score_chunk(number, items, ready))
 
     def _advance(self, marker: dict) -> None:
         for k in ("calls", "turns", "errors"):
@@ -406,10 +509,13 @@ class _Run:
         shards = [self.work.part("input", n, ".jsonl") for n in sorted(self.pending)]
         score_shards(shards, self.cfg, self.partition, self.mask, on_result, **self.ray_options)
 
-    def _score_chunk(self, number: int, items: list[Call | RecordError]) -> dict:
+    def _score_chunk(self, number: int, items: list[Call | RecordError], ready: PreparedChunk | None = None) -> dict:
         errors = [x for x in items if isinstance(x, RecordError)]
-        calls = [x for x in items if isinstance(x, Call)]
-        tables = score_calls(self.engine, calls, self.partition, self.mask, self.timer)
+        if ready is None:
+            calls = [x for x in items if isinstance(x, Call)]
+            tables = score_calls(self.engine, calls, self.partition, self.mask, self.timer)
+        else:
+            tables = score_prepared(self.engine, ready, self.timer)
         marker = self.write_chunk(number, tables, errors, len(items))
         self.timer.lap("write")
         return marker
@@ -503,6 +609,7 @@ class _Run:
             "resumed_chunks": self.resumed,
             "chunks": len(markers),
             "engine": self.engine_kind,
+            "prefetch": self.prefetch,
             "timings_s": {},
             "outputs": [],
             "fingerprint": fingerprint,

@@ -140,6 +140,12 @@ def main() -> int:
 
     from qa.models.classifier import default_model_path, read_meta
 
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            print("no CUDA device on this machine: the GPU benchmark is skipped")
+            return 0
     model = args.model or default_model_path()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:

@@ -201,6 +201,35 @@ def test_resume_after_a_crash_gives_the_same_tables(sample_out, tmp_path):
     assert again.calls == result.calls
 
 
+def test_prefetching_the_next_chunks_gives_the_same_tables(sample_out, tmp_path):
+    """The reader/prepare thread that keeps a GPU busy (on by default on CUDA)
+    forced on here: same tables, also when resuming after a crash."""
+    out = tmp_path / "prefetched"
+
+    def crash_after_two_chunks(progress):
+        if progress.calls >= 14:
+            raise _Crash()
+
+    with pytest.raises(_Crash):
+        score([SAMPLE], out, chunk_records=7, prefetch=True, on_progress=crash_after_two_chunks)
+    result = score([SAMPLE], out, chunk_records=7, prefetch=True, resume=True)
+    assert result.manifest["prefetch"] is True and result.resumed_chunks == 2
+    for table in TABLES:
+        assert_frame_equal(read(sample_out, table), read(out, table))
+
+
+def test_an_error_while_prefetching_reaches_the_caller(tmp_path, monkeypatch):
+    import qa.pipeline as pipeline
+
+    def broken(*args, **kwargs):
+        raise _Crash("prepare failed")
+
+    monkeypatch.setattr(pipeline, "prepare_chunk", broken)
+    with pytest.raises(_Crash, match="prepare failed"):
+        score([SAMPLE], tmp_path / "o", prefetch=True)
+    assert not (tmp_path / "o").exists()
+
+
 def test_resume_refuses_chunks_from_other_settings(tmp_path):
     out = tmp_path / "o"
 
