@@ -180,12 +180,14 @@ def _reason_kind(reason: str) -> str:
 
 
 def _fingerprint(files: list[InputFile], cfg: Config, chunk_records: int, partition: str | None, mask: bool) -> dict:
-    """What must be equal for finished chunks to be reused by ``--resume``."""
+    """What must be equal for finished chunks to be reused by ``--resume``:
+    the inputs, the config, the rule files and model weights, the chunking."""
     return {
         "inputs": [
             {"path": str(f.path.resolve()), "bytes": f.bytes, "mtime_ns": f.path.stat().st_mtime_ns} for f in files
         ],
         "config_sha256": cfg.digest(),
+        "recognizers": {r["name"]: r["sha256"] for r in registry.describe(cfg)},
         "chunk_records": chunk_records,
         "partition": partition,
         "mask_pii": mask,
