@@ -179,7 +179,14 @@ def _reason_kind(reason: str) -> str:
     return re.split(r"[:,(]| at ", r, maxsplit=1)[0].strip()
 
 
-def _fingerprint(files: list[InputFile], cfg: Config, chunk_records: int, partition: str | None, mask: bool) -> dict:
+def _fingerprint(
+    files: list[InputFile],
+    cfg: Config,
+    recognizers: list[dict],
+    chunk_records: int,
+    partition: str | None,
+    mask: bool,
+) -> dict:
     """What must be equal for finished chunks to be reused by ``--resume``:
     the inputs, the config, the rule files and model weights, the chunking."""
     return {
@@ -187,7 +194,7 @@ def _fingerprint(files: list[InputFile], cfg: Config, chunk_records: int, partit
             {"path": str(f.path.resolve()), "bytes": f.bytes, "mtime_ns": f.path.stat().st_mtime_ns} for f in files
         ],
         "config_sha256": cfg.digest(),
-        "recognizers": {r["name"]: r["sha256"] for r in registry.describe(cfg)},
+        "recognizers": {r["name"]: r["sha256"] for r in recognizers},
         "chunk_records": chunk_records,
         "partition": partition,
         "mask_pii": mask,
@@ -270,7 +277,8 @@ def score(
     cfg = config if config is not None else load_config(config_path)
     out_dir = Path(out) / partition if partition else Path(out)
     files = expand_inputs(inputs, cfg)
-    fingerprint = _fingerprint(files, cfg, chunk_records, partition, mask_pii)
+    recognizers = registry.describe(cfg)  # rule file and model hashes, hashed once per run
+    fingerprint = _fingerprint(files, cfg, recognizers, chunk_records, partition, mask_pii)
     work = WorkDir(out_dir)
     work.lock()
     try:
@@ -294,7 +302,7 @@ def score(
             prefetch=_uses_gpu(cfg) if prefetch is None else prefetch,
         )
         run.read_and_score(reusable)
-        result = run.assemble(started, config_path, fingerprint, max_error_rate, report)
+        result = run.assemble(started, config_path, fingerprint, recognizers, max_error_rate, report)
         work.commit()
     finally:
         work.unlock()
@@ -550,6 +558,7 @@ class _Run:
         started: datetime,
         config_path: str | Path | None,
         fingerprint: dict,
+        recognizers: list[dict],
         max_error_rate: float,
         report: bool,
     ) -> RunResult:
@@ -594,7 +603,7 @@ class _Run:
             "mask_pii": self.mask,
             "inputs": [f.as_dict() for f in self.files],
             "config": {"path": str(config_path) if config_path else None, "sha256": self.cfg.digest()},
-            "recognizers": registry.describe(self.cfg),
+            "recognizers": recognizers,
             "versions": _versions(),
             "counts": {
                 "records": records,

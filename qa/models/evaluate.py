@@ -33,7 +33,6 @@ from qa.types import (
     TAGS,
     Call,
     CallAnalysis,
-    Hit,
     Speaker,
     Turn,
 )
