@@ -7,7 +7,9 @@
 
 1. Generates N calls (seeded; ~40 turns each by default, like a real day's
    calls: greetings, verification, complaints, apologies, remedies, stalling,
-   upsell, closings, in clean and ASR-like wording) as JSONL, streaming.
+   upsell, closings, in clean and ASR-like wording, content turns with varied
+   openers, closers and entities, backchannels such as 好的 repeated) as JSONL,
+   streaming, and prints the share of distinct turns.
 2. Runs ``qa score`` on it in a fresh process (as a scheduler would) and
    prints turns/s end to end, time and turns/s per stage (from the run's
    manifest) and the process's peak RSS; with ``--ray`` also the Ray engine
@@ -55,10 +57,35 @@ THANKS = ["感谢您的耐心等待", "谢谢您的理解和支持", "感谢您�
 NEUTRAL_A = ["好的", "嗯嗯", "明白了", "还有其他问题吗？", "您看这样可以吗？", "稍等一下哈", "我这边看到了"]
 NEUTRAL_C = ["好吧", "嗯", "那行吧", "什么时候能到？", "这个怎么用？", "那要多久啊", "好的谢谢", "没有了"]
 FILLERS = ["嗯", "啊", "那个", "就是"]
+#: Openers and closers around content turns, so that (as in real calls) content turns
+#: rarely repeat word for word while backchannels (好的, 嗯嗯) do.
+OPENERS = ["好的，", "嗯，", "是这样的，", "{name}先生，", "{name}女士，", "您好，", "那个，", "您放心，", "哎，", "我跟您说，",
+           "这边看到了，", "稍等，"]
+CLOSERS = ["，您看可以吗？", "，请您放心。", "哈", "，您还有别的问题吗？", "，订单{n}", "，就是{item}那个单子", "，{day}的事",
+           "，麻烦您了", "，好吧", "，对吧？", "，金额是{amount}元"]
+ITEMS = ["手机", "冰箱", "羽绒服", "宽带", "信用卡", "机票", "外卖", "洗衣机", "快递", "空调", "电费", "会员"]
+DAYS = ["昨天", "前天", "上周", "周一", "今天上午", "十号", "月初", "刚才"]
+
+
+def _vary(t: str, rng: random.Random) -> str:
+    if rng.random() < 0.7:
+        t = rng.choice(OPENERS) + t
+    if rng.random() < 0.6:
+        t = t.rstrip("。？！") + rng.choice(CLOSERS)
+    return t
+
+
+def _hesitate(t: str, rng: random.Random) -> str:
+    """Now and then a filler or a repeated character mid-sentence, as ASR writes hesitations."""
+    if len(t) > 6 and rng.random() < 0.3:
+        k = rng.randrange(1, len(t))
+        t = t[:k] + rng.choice(["嗯", "啊", "那个", t[k - 1]]) + t[k:]
+    return t
 
 
 def _fill(t: str, rng: random.Random) -> str:
-    t = t.format(n=rng.randint(1000, 99999), n4=rng.randint(1000, 9999), name=rng.choice("王李张刘陈杨"))
+    t = t.format(n=rng.randint(1000, 99999), n4=rng.randint(1000, 9999), name=rng.choice("王李张刘陈杨赵黄周吴"),
+                 item=rng.choice(ITEMS), day=rng.choice(DAYS), amount=rng.randint(5, 3000))
     if rng.random() < 0.3:  # ASR-like: no punctuation, fillers
         t = "".join(" " if ch in "，。？！" else ch for ch in t).strip()
         if rng.random() < 0.5:
@@ -85,7 +112,7 @@ def make_call(i: int, turns: int, rng: random.Random) -> dict:
     out += [("agent", rng.choice(THANKS)), ("customer", rng.choice(NEUTRAL_C))]
     return {"call_id": f"B{i:06d}", "agent_id": f"A{i % 500:03d}",
             "started_at": f"2026-11-02T{8 + i % 12:02d}:{i % 60:02d}:00+08:00",
-            "turns": [{"speaker": s, "text": _fill(t, rng)} for s, t in out[:turns]]}
+            "turns": [{"speaker": s, "text": _hesitate(_fill(_vary(t, rng) if len(t) > 6 else t, rng), rng)} for s, t in out[:turns]]}
 
 
 def _run_qa(args: argparse.Namespace, src: Path, out: Path, engine: str) -> dict:
@@ -152,10 +179,13 @@ def main() -> int:
         src = Path(tmp) / "day.jsonl"
         sample: list[tuple[str, str]] = []  # the first turns, for the baseline
         n_turns = 0
+        distinct: set[tuple[str, str]] = set()
         with open(src, "w", encoding="utf-8") as fh:
             for i in range(args.calls):
                 c = make_call(i, args.turns_per_call, rng)
                 n_turns += len(c["turns"])
+                if len(distinct) < 2_000_000:
+                    distinct.update((t["speaker"], t["text"]) for t in c["turns"])
                 if len(sample) < args.baseline_turns:
                     sample += [(t["speaker"], t["text"]) for t in c["turns"]]
                 fh.write(json.dumps(c, ensure_ascii=False) + "\n")
@@ -168,6 +198,8 @@ def main() -> int:
         print(f"generated {args.calls:,} calls, {n_turns:,} turns ({src.stat().st_size / 2**20:,.0f} MiB JSONL); "
               f"{'rules only' if args.no_model else f'rules + model {read_meta(model).source}'}, device {args.device}, "
               f"{args.threads} threads, chunks of {args.chunk_records} calls")
+        if len(distinct) < 2_000_000:
+            print(f"distinct turns (speaker, text): {len(distinct):,} = {len(distinct) / n_turns:.0%} of the day")
         local = _report("qa score (local engine)", _run_qa(args, src, Path(tmp) / "out", "local"))
         if args.ray:
             ray_tps = _report("qa score --engine ray (this machine)", _run_qa(args, src, Path(tmp) / "out-ray", "ray"))

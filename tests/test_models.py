@@ -214,10 +214,27 @@ def test_device_auto_is_cpu_without_cuda(monkeypatch):
         C.resolve_device("tpu")
 
 
-def test_cpu_model_is_int8_quantized_by_default(tiny):
+def test_cpu_model_is_fp32_by_default_and_int8_on_request(tiny):
     m = C.LoadedModel(tiny, device="cpu")
-    assert m.quantized
-    assert m.device == "cpu"
+    assert not m.quantized and m.device == "cpu"
+    assert C.LoadedModel(tiny, device="cpu", quantize="int8").quantized
+
+
+def test_repeated_turns_run_once_and_share_their_scores(tiny, monkeypatch):
+    m = C.LoadedModel(tiny, device="cpu", batch_size=2)
+    seen: list[int] = []
+    forward = m.model.forward
+    monkeypatch.setattr(m.model, "forward", lambda **kw: (seen.append(kw["input_ids"].shape[0]), forward(**kw))[1])
+    texts = ["好的", "非常抱歉", "好的", "好的", "非常抱歉"]
+    spk = ["customer", "agent", "customer", "agent", "agent"]
+    tags, sent = m.predict(texts, spk)
+    assert sum(seen) == 3  # 好的 as customer, 好的 as agent, 非常抱歉 as agent
+    np.testing.assert_array_equal(tags[0], tags[2])
+    np.testing.assert_array_equal(tags[1], tags[4])
+    for i, (t, s) in enumerate(zip(texts, spk)):
+        one, one_sent = m.predict([t], [s])
+        np.testing.assert_allclose(tags[i], one[0], atol=1e-5)
+        np.testing.assert_allclose(sent[i], one_sent[0], atol=1e-5)
 
 
 # --------------------------------------------------------------------------- split

@@ -25,10 +25,12 @@ linearly so that the model's tuned threshold lands on 0.5 (``p == t`` ->
 therefore apply the tuned thresholds, and raising one still trades recall for
 precision. Sentiment score is ``p(positive) - p(negative)`` in [-1, 1].
 
-The model loads once per process (:func:`load`), runs batched with turns
-sorted by length under ``torch.inference_mode``, with int8 dynamic
-quantization of the Linear layers on CPU (``quantize="auto"``) and bf16/fp16
-on CUDA. :class:`ModelRecognizer` and :class:`ModelSentiment` over the same
+The model loads once per process (:func:`load`), runs each distinct input
+once (repeated turns such as 好的 share the result), batched with turns
+sorted by length under ``torch.inference_mode``, in fp32 on CPU by default
+(``quantize="int8"`` or ``"auto"``: int8 dynamic quantization of the Linear
+layers, faster, but a turn's scores then vary slightly with its batch) and in
+bf16/fp16 on CUDA. :class:`ModelRecognizer` and :class:`ModelSentiment` over the same
 folder share one loaded model and one forward pass per batch.
 """
 
@@ -161,7 +163,7 @@ def resolve_device(device: str | None) -> str:
 class LoadedModel:
     """A classifier folder loaded for inference: tokenizer, model, label map."""
 
-    def __init__(self, folder: str | Path, device: Device | None = None, quantize: Quantize = "auto",
+    def __init__(self, folder: str | Path, device: Device | None = None, quantize: Quantize = "none",
                  batch_size: int = 256):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -211,9 +213,14 @@ class LoadedModel:
         sentiment probabilities ``[n, 3]`` (negative, neutral, positive) or None."""
         import torch
 
-        n = len(texts)
-        speakers = speakers if speakers is not None else [None] * n
-        inputs = [model_text(t, s, self.meta, self.char_table) for t, s in zip(texts, speakers)]
+        speakers = speakers if speakers is not None else [None] * len(texts)
+        # Identical inputs (好的, 嗯嗯, scripted greetings) run once and share their
+        # scores; in fp32 a turn's scores do not depend on the rest of its batch.
+        first: dict[str, int] = {}
+        where = np.array([first.setdefault(model_text(t, s, self.meta, self.char_table), len(first))
+                          for t, s in zip(texts, speakers)], dtype=np.int64)
+        inputs = list(first)
+        n = len(inputs)
         tag_idx = list(self.meta.tags.values())
         sent_idx = [self.meta.sentiment[s] for s in SENTIMENTS] if self.meta.sentiment else None
         tags = np.zeros((n, len(tag_idx)), dtype=np.float32)
@@ -228,7 +235,7 @@ class LoadedModel:
                     tags[idx] = torch.sigmoid(logits[:, tag_idx]).numpy()
                 if sent_idx:
                     sent[idx] = torch.softmax(logits[:, sent_idx], dim=-1).numpy()
-        return tags, sent
+        return tags[where], (sent[where] if sent is not None else None)
 
     def encode(self, texts: list[str]) -> dict:
         """input_ids + attention_mask, padded to the longest, truncated to ``max_length``.
@@ -269,7 +276,7 @@ _LOADED: dict[tuple, LoadedModel] = {}
 _LOAD_LOCK = threading.Lock()
 
 
-def load(folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "auto",
+def load(folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
          batch_size: int = 256) -> LoadedModel:
     """The model in ``folder`` (default: the shipped one), loaded once per process."""
     folder = Path(folder) if folder is not None else default_model_path()
@@ -289,7 +296,7 @@ class ModelRecognizer:
     least ``min_score``.
     """
 
-    def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "auto",
+    def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
                  batch_size: int = 256, min_score: float = 0.25):
         self._args = (folder, device, quantize, batch_size)
         self.min_score = min_score
@@ -329,7 +336,7 @@ class ModelRecognizer:
 class ModelSentiment:
     """Sentiment from the same kind of folder: label = argmax, score = p(pos) - p(neg)."""
 
-    def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "auto",
+    def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
                  batch_size: int = 256):
         self._args = (folder, device, quantize, batch_size)
         self._model: LoadedModel | None = None

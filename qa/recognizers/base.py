@@ -24,13 +24,46 @@ class Token:
     end: int
 
 
-@dataclass(frozen=True, slots=True)
 class PreparedTurn:
-    call_id: str
-    turn: int
-    speaker: Speaker
-    norm: NormText
-    tokens: tuple[Token, ...]
+    """One turn ready for the recognizers: normalized text (with its offset map),
+    speaker, and jieba tokens of the normalized text.
+
+    Tokens are computed on first access unless given: jieba costs more than
+    normalization, and only rule entries with ``boundary: true`` read them, so a
+    configuration whose rules never ask for token boundaries never runs jieba.
+    """
+
+    __slots__ = ("call_id", "turn", "speaker", "norm", "_tokens", "match_view")
+
+    def __init__(self, call_id: str, turn: int, speaker: Speaker, norm: NormText,
+                 tokens: tuple[Token, ...] | None = None):
+        self.call_id = call_id
+        self.turn = turn
+        self.speaker = speaker
+        self.norm = norm
+        self._tokens = tokens
+        #: The rule engine's matching view of ``norm.text``, built once for all rule files.
+        self.match_view: object | None = None
+
+    @property
+    def tokens(self) -> tuple[Token, ...]:
+        """Jieba tokens of ``norm.text`` (offsets index the normalized text)."""
+        if self._tokens is None:
+            from qa.text.tokenize import tokenize
+
+            self._tokens = tokenize(self.norm.text)
+        return self._tokens
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PreparedTurn):
+            return NotImplemented
+        return (self.call_id, self.turn, self.speaker, self.norm) == (other.call_id, other.turn, other.speaker,
+                                                                       other.norm)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PreparedTurn({self.call_id!r}, {self.turn}, {self.speaker.value}, {self.norm.text!r})"
 
 
 class Recognizer(Protocol):

@@ -385,13 +385,17 @@ class RuleRecognizer:
         rules = self.rules
         if turn.speaker != rules.spec.speaker or not turn.norm.text:
             return []
-        view = _view(turn.norm.text)
+        view = turn.match_view
+        if view is None:
+            view = turn.match_view = _view(turn.norm.text)
         text = view.text
 
         # 1. What the entries match (most turns stop here with nothing).
         candidates: list[tuple[_Entry, int, int]] = []
         bounds: set[int] | None = None
         for entry in rules.entries:
+            if entry.regex.search(text) is None:  # the common case, and cheaper than finditer
+                continue
             spans = [m.span() for m in entry.regex.finditer(text) if m.end() > m.start()]
             if not spans or any(u.search(text) for u in entry.unless):
                 continue

@@ -6,8 +6,11 @@ user cache folder (``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else
 ``~/.cache/qa``; the system temp folder when none of those is writable), never
 into the repository, and jieba's log output is kept quiet.
 
-Tokens index the string they were computed from; :func:`prepare` tokenizes the
-NORMALIZED text, so token offsets line up with ``PreparedTurn.norm.text``.
+Tokens index the string they were computed from; a prepared turn tokenizes its
+NORMALIZED text, so token offsets line up with ``PreparedTurn.norm.text``. It does
+so on first access of ``PreparedTurn.tokens`` (rule entries with ``boundary:
+true`` read them), so a configuration that never asks for token boundaries
+never pays for jieba.
 """
 
 from __future__ import annotations
@@ -90,9 +93,9 @@ def tokenize(text: str) -> tuple[Token, ...]:
 
 
 def prepare(call_id: str, turn: int, speaker: Speaker, text: str) -> PreparedTurn:
-    """Normalize ``text`` and tokenize the normalized text, ready for the recognizers."""
-    norm = normalize(text)
-    return PreparedTurn(call_id=call_id, turn=turn, speaker=speaker, norm=norm, tokens=tokenize(norm.text))
+    """Normalize ``text``, ready for the recognizers; the turn's jieba tokens of the
+    normalized text are computed when a recognizer first reads ``tokens``."""
+    return PreparedTurn(call_id=call_id, turn=turn, speaker=speaker, norm=normalize(text))
 
 
 def prepare_many(turns: Iterable[tuple[str, int, Speaker, str]]) -> list[PreparedTurn]:
