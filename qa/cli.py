@@ -131,6 +131,14 @@ def score(
     ray_actors: Annotated[
         Optional[int], typer.Option("--ray-actors", min=1, help="Scoring actors (with --engine ray); default: one per CPU.")
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1,
+            help="Score chunks in this many local processes (each loads the recognizers and gets an equal share "
+                 "of the CPU threads); the tables are the same. Default 1.",
+        ),
+    ] = 1,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
 ) -> None:
     """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
@@ -195,6 +203,7 @@ def score(
                 report=report,
                 chunk_records=chunk_records,
                 engine=engine,
+                workers=workers,
                 ray_address=ray_address,
                 ray_actors=ray_actors,
                 max_error_rate=max_error_rate,

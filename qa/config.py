@@ -71,6 +71,7 @@ class ModelConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     batch_size: int = Field(256, ge=1)
     quantize: Literal["auto", "int8", "none"] = "none"
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
 
 
 class Config(_Strict):

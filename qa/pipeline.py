@@ -10,12 +10,13 @@ worker loads once.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import queue
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from importlib import metadata
@@ -38,7 +39,7 @@ from qa.report import write_report
 from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
 from qa.text.tokenize import prepare
-from qa.types import CHECKS, TAG_SPEAKER, Call, CallAnalysis, Finding, Hit, RecordError
+from qa.types import CHECKS, TAG_SPEAKER, Call, CallAnalysis, Finding, Hit, RecordError, Sentiment, Speaker
 
 #: Exit codes of a run (also ``qa score``'s exit status).
 EXIT_OK = 0
@@ -46,7 +47,7 @@ EXIT_USAGE = 1
 EXIT_INPUT_ERRORS = 2
 EXIT_INTERNAL = 3
 
-STAGES = ("read", "prepare", "recognize", "sentiment", "checks", "ray", "aggregate", "write")
+STAGES = ("read", "prepare", "recognize", "sentiment", "checks", "ray", "workers", "aggregate", "write")
 ENGINES = ("local", "ray")
 
 
@@ -73,6 +74,40 @@ class Timer:
         self._t = now
 
 
+class TurnCache:
+    """What the recognizers said about a (speaker, text): its hits (sorted, with the
+    turn index of the turn that first had them) and its sentiment, for the most
+    recently used ``size`` distinct turns.
+
+    A turn's hits and sentiment depend only on its speaker and original text
+    (every recognizer reads one turn at a time, and the classifier batches
+    inputs of one token length, so a turn's scores do not depend on its
+    batch), so repeated turns (好的, 嗯嗯, scripted greetings and closings) are
+    recognized once per run, not once per occurrence.
+    """
+
+    def __init__(self, size: int = 100_000):
+        self.size = size
+        self._d: OrderedDict[tuple[Speaker, str], tuple[tuple[Hit, ...], Sentiment]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple[Speaker, str]) -> tuple[tuple[Hit, ...], Sentiment] | None:
+        got = self._d.get(key)
+        if got is not None:
+            self._d.move_to_end(key)
+        return got
+
+    def put(self, key: tuple[Speaker, str], value: tuple[tuple[Hit, ...], Sentiment]) -> None:
+        if self.size <= 0:
+            return
+        self._d[key] = value
+        if len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
 class Engine:
     """Loaded recognizers and config: calls in, analyses and findings out."""
 
@@ -81,13 +116,17 @@ class Engine:
         config: Config,
         recognizers: list[Recognizer] | None = None,
         sentiment: SentimentRecognizer | None = None,
+        cache_size: int = 100_000,
     ):
         """Recognizers as the config names them, unless given explicitly
-        (the evaluation runs rules, model and fusion through one engine)."""
+        (the evaluation runs rules, model and fusion through one engine).
+        ``cache_size``: distinct (speaker, text) pairs whose results are kept
+        for reuse (:class:`TurnCache`); 0 recognizes every turn afresh."""
         self.config = config
         if recognizers is None or sentiment is None:
             recognizers, sentiment = registry.build(config)
         self.recognizers, self.sentiment = recognizers, sentiment
+        self.cache = TurnCache(cache_size)
 
     def prepare(self, calls: Sequence[Call]) -> list[PreparedTurn]:
         """Normalize and tokenize every turn of ``calls``, in order."""
@@ -97,28 +136,59 @@ class Engine:
         self, calls: Sequence[Call], timer: Timer | None = None, prepared: list[PreparedTurn] | None = None
     ) -> list[CallAnalysis]:
         """Run every recognizer over all turns of ``calls`` in batches
-        (``prepared``: the turns already prepared by :meth:`prepare`)."""
+        (``prepared``: the turns already prepared by :meth:`prepare`).
+
+        Each distinct (speaker, text) is recognized once: turns seen earlier in
+        the run come from :attr:`cache`, repeats within the batch share the
+        first occurrence's result.
+        """
         timer = timer or Timer()
         if prepared is None:
             prepared = self.prepare(calls)
             timer.lap("prepare")
-        per_turn: list[list[Hit]] = [[] for _ in prepared]
+        results: list[tuple[tuple[Hit, ...], Sentiment] | None] = [None] * len(prepared)
+        first: dict[tuple[Speaker, str], int] = {}
+        todo: list[int] = []
+        for i, p in enumerate(prepared):
+            key = (p.speaker, p.norm.original)
+            got = self.cache.get(key)
+            if got is not None:
+                results[i] = got
+            elif first.setdefault(key, i) == i:
+                todo.append(i)
+        self.cache.hits += len(prepared) - len(todo)
+        self.cache.misses += len(todo)
+        fresh = [prepared[i] for i in todo]
+        per_turn: list[list[Hit]] = [[] for _ in fresh]
         thresholds = self.config.tag_thresholds
         for rec in self.recognizers:
-            for i, hits in enumerate(rec.recognize(prepared)):
+            for k, hits in enumerate(rec.recognize(fresh)):
                 for h in hits:
-                    if TAG_SPEAKER[h.tag] is prepared[i].speaker and h.score >= thresholds.get(h.tag, 0.5):
-                        per_turn[i].append(h)
+                    if TAG_SPEAKER[h.tag] is fresh[k].speaker and h.score >= thresholds.get(h.tag, 0.5):
+                        per_turn[k].append(h)
         timer.lap("recognize")
-        sentiments = self.sentiment.score(prepared)
+        sentiments = self.sentiment.score(fresh)
+        for k, i in enumerate(todo):
+            value = (tuple(sorted(per_turn[k], key=lambda h: (h.start, h.end, h.tag))), sentiments[k])
+            results[i] = value
+            self.cache.put((fresh[k].speaker, fresh[k].norm.original), value)
         timer.lap("sentiment")
         out: list[CallAnalysis] = []
         k = 0
         for c in calls:
-            n = len(c.turns)
-            hits = tuple(tuple(sorted(hs, key=lambda h: (h.start, h.end, h.tag))) for hs in per_turn[k : k + n])
-            out.append(CallAnalysis(call=c, hits=hits, sentiments=tuple(sentiments[k : k + n])))
-            k += n
+            hits: list[tuple[Hit, ...]] = []
+            sents: list[Sentiment] = []
+            for t in c.turns:
+                got = results[k]
+                if got is None:  # a repeat of a turn earlier in this batch
+                    got = results[first[(prepared[k].speaker, prepared[k].norm.original)]]
+                hs, sent = got  # type: ignore[misc]
+                if hs and hs[0].turn != t.index:
+                    hs = tuple(replace(h, turn=t.index) for h in hs)
+                hits.append(hs)
+                sents.append(sent)
+                k += 1
+            out.append(CallAnalysis(call=c, hits=tuple(hits), sentiments=tuple(sents)))
         return out
 
     def findings(self, analysis: CallAnalysis) -> list[Finding]:
@@ -188,13 +258,15 @@ def _fingerprint(
     mask: bool,
 ) -> dict:
     """What must be equal for finished chunks to be reused by ``--resume``:
-    the inputs, the config, the rule files and model weights, the chunking."""
+    the inputs, the config, the rule files and model weights (and the number
+    format the model runs in here), the chunking."""
     return {
         "inputs": [
             {"path": str(f.path.resolve()), "bytes": f.bytes, "mtime_ns": f.path.stat().st_mtime_ns} for f in files
         ],
         "config_sha256": cfg.digest(),
         "recognizers": {r["name"]: r["sha256"] for r in recognizers},
+        "precision": {r["name"]: r["precision"] for r in recognizers if "precision" in r},
         "chunk_records": chunk_records,
         "partition": partition,
         "mask_pii": mask,
@@ -242,6 +314,7 @@ def score(
     ray_address: str | None = None,
     ray_actors: int | None = None,
     prefetch: bool | None = None,
+    workers: int = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Score every call in ``inputs`` and write the output folder ``out``.
@@ -263,6 +336,10 @@ def score(
     while the current one is recognized; ``None`` turns it on when the
     classifier runs on CUDA (on CPU the threads would only contend for the
     GIL). The tables are the same either way.
+    ``workers`` > 1 (local engine) scores chunks in that many worker processes
+    on this machine, each with its own loaded recognizers and an equal share
+    of the CPU threads, while this process reads and writes; the tables are
+    the same as with one.
 
     Raises :class:`~qa.io.read.InputError` for an input path that does not
     exist, :class:`~qa.io.write.OutputExistsError` when ``out`` exists and
@@ -273,6 +350,8 @@ def score(
     ``exit_code`` is :data:`EXIT_INPUT_ERRORS` when their share of all
     records exceeds ``max_error_rate``.
     """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     started = datetime.now(timezone.utc)
     cfg = config if config is not None else load_config(config_path)
     out_dir = Path(out) / partition if partition else Path(out)
@@ -299,7 +378,7 @@ def score(
         run = _Run(
             files, work, cfg, partition, mask_pii, chunk_records, on_progress,
             engine_kind=engine, ray_options={"address": ray_address, "actors": ray_actors},
-            prefetch=_uses_gpu(cfg) if prefetch is None else prefetch,
+            prefetch=_uses_gpu(cfg) if prefetch is None else prefetch, workers=workers,
         )
         run.read_and_score(reusable)
         result = run.assemble(started, config_path, fingerprint, recognizers, max_error_rate, report)
@@ -394,6 +473,34 @@ def _ahead(items: Iterator, work: Callable, depth: int) -> Iterator:
         yield got
 
 
+#: Stages a worker process times; the reading process adds them to its own timer.
+_WORKER_STAGES = ("prepare", "recognize", "sentiment", "checks")
+_WORKER: dict = {}
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _worker_init(config: dict, partition: str | None, mask: bool, threads: int) -> None:
+    """In a worker process: its share of the CPU threads, and the engine, loaded once."""
+    import torch
+
+    torch.set_num_threads(threads)
+    _WORKER.update(engine=Engine(Config.model_validate(config)), partition=partition, mask=mask)
+
+
+def _worker_score(calls: list[Call]) -> tuple[ChunkTables, dict[str, float]]:
+    """In a worker process: one chunk's tables and the seconds per stage."""
+    timer = Timer()
+    tables = score_calls(_WORKER["engine"], calls, _WORKER["partition"], _WORKER["mask"], timer)
+    return tables, timer.seconds
+
+
 def _uses_gpu(cfg: Config) -> bool:
     """Whether the configured classifier will run on CUDA."""
     if registry.MODEL not in cfg.recognizers and cfg.sentiment != registry.MODEL:
@@ -422,8 +529,10 @@ class _Run:
         engine_kind: str = "local",
         ray_options: dict | None = None,
         prefetch: bool = False,
+        workers: int = 1,
     ):
         self.prefetch = prefetch
+        self.workers = workers if engine_kind == "local" else 1
         self.engine_kind = engine_kind
         self.ray_options = ray_options or {}
         self.files = files
@@ -462,7 +571,9 @@ class _Run:
         done = self.work.finished() if reusable else {}
         self.seen = {"calls": 0, "turns": 0, "errors": 0}
         self.pending: dict[int, tuple[list[RecordError], int]] = {}
-        if self.prefetch and self.engine_kind == "local":
+        if self.workers > 1:
+            self._score_in_workers(done)
+        elif self.prefetch and self.engine_kind == "local":
             # Read and prepare the next chunks in a thread while this one is
             # on the GPU (torch releases the GIL there), so the GPU is not idle.
             ahead = Timer()
@@ -499,6 +610,46 @@ class _Run:
             self.timer.lap("read")
         else:
             self._advance(self._score_chunk(number, items, ready))
+
+    def _score_in_workers(self, done: dict) -> None:
+        """Score chunks in ``self.workers`` processes, at most two chunks each in
+        flight; this process reads, writes each chunk as it finishes, in order."""
+        import multiprocessing
+        from collections import deque
+        from concurrent.futures import ProcessPoolExecutor
+
+        threads = max(1, _cpus() // self.workers)
+        init = (self.cfg.model_dump(mode="json"), self.partition, self.mask, threads)
+        inflight: deque = deque()
+
+        def drain(limit: int) -> None:
+            while len(inflight) > limit:
+                number, items, future = inflight.popleft()
+                self.timer.lap("read")
+                tables, seconds = future.result()
+                self.timer.lap("workers")
+                for stage, t in seconds.items():
+                    if stage in _WORKER_STAGES:
+                        self.timer.seconds[stage] += t
+                errors = [x for x in items if isinstance(x, RecordError)]
+                self._advance(self.write_chunk(number, tables, errors, len(items)))
+                self.timer.lap("write")
+
+        # spawn, not fork: a forked child would inherit torch's thread pools mid-state.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(self.workers, mp_context=ctx, initializer=_worker_init, initargs=init) as pool:
+            try:
+                for number, items in self._chunks():
+                    if number in done:
+                        self._chunk(number, items, done)
+                        continue
+                    calls = [x for x in items if isinstance(x, Call)]
+                    inflight.append((number, items, pool.submit(_worker_score, calls)))
+                    drain(2 * self.workers)
+                drain(0)
+            except BaseException:
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     def _advance(self, marker: dict) -> None:
         for k in ("calls", "turns", "errors"):
@@ -621,6 +772,7 @@ class _Run:
             "chunks": len(markers),
             "engine": self.engine_kind,
             "prefetch": self.prefetch,
+            "workers": self.workers,
             "timings_s": {},
             "outputs": [],
             "fingerprint": fingerprint,

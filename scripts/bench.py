@@ -2,6 +2,7 @@
 
     python scripts/bench.py --calls 1000                 # 40 k turns, CPU, rules + shipped model
     python scripts/bench.py --calls 30000 --ray          # a 1.2 M-turn day, local and Ray engines
+    python scripts/bench.py --calls 30000 --workers 2    # the same day, qa score --workers 2
     python scripts/bench.py --calls 250 --no-model       # 10 k turns, rules only
     python scripts/bench.py --calls 5000 --device cuda   # on a GPU runner
 
@@ -16,8 +17,9 @@
    on this machine, and the ratio.
 3. Runs a sample of the same turns (``--baseline-turns``) through a plain
    per-turn ``transformers.pipeline("text-classification")`` loop with the
-   same model folder, the baseline a user would write, the same turns
-   through the model batched, and prints the ratios.
+   same model folder, the baseline a user would write (and the same loop with
+   the model in bf16), the same turns through the model batched, and prints
+   the ratios.
 """
 
 from __future__ import annotations
@@ -119,6 +121,8 @@ def _run_qa(args: argparse.Namespace, src: Path, out: Path, engine: str) -> dict
     """One ``qa score`` in a fresh process; its manifest plus wall time and peak RSS."""
     cmd = [sys.executable, "-m", "qa", "score", str(src), "--out", str(out), "--force", "--quiet",
            "--no-report", "--device", args.device, "--engine", engine, "--chunk-records", str(args.chunk_records)]
+    if engine == "local" and args.workers > 1:
+        cmd += ["--workers", str(args.workers)]
     if args.model:
         cmd += ["--model", str(args.model)]
     if args.no_model:
@@ -142,6 +146,8 @@ def _report(label: str, r: dict) -> float:
     turns = m["counts"]["turns"]
     tps = turns / r["wall"]
     rss = f"{r['rss_mib']:,.0f} MiB" + ("" if r["rss_exact"] else " (at most)")
+    if m.get("workers", 1) > 1:
+        rss += f" (the largest of its {m['workers'] + 1} processes)"
     print(f"\n{label}: {turns:,} turns in {r['wall']:.1f} s = {tps:,.0f} turns/s end to end "
           f"(process start and model load included); peak RSS {rss}")
     print("  per stage (seconds, turns/s):")
@@ -159,6 +165,7 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1, help="qa score --workers (local processes)")
     ap.add_argument("--chunk-records", type=int, default=1000)
     ap.add_argument("--baseline-turns", type=int, default=1000)
     ap.add_argument("--no-model", action="store_true", help="rules and lexicon sentiment only")
@@ -197,7 +204,7 @@ def main() -> int:
         )
         print(f"generated {args.calls:,} calls, {n_turns:,} turns ({src.stat().st_size / 2**20:,.0f} MiB JSONL); "
               f"{'rules only' if args.no_model else f'rules + model {read_meta(model).source}'}, device {args.device}, "
-              f"{args.threads} threads, chunks of {args.chunk_records} calls")
+              f"{args.threads} threads, {args.workers} worker process(es), chunks of {args.chunk_records} calls")
         if len(distinct) < 2_000_000:
             print(f"distinct turns (speaker, text): {len(distinct):,} = {len(distinct) / n_turns:.0%} of the day")
         local = _report("qa score (local engine)", _run_qa(args, src, Path(tmp) / "out", "local"))
@@ -228,14 +235,22 @@ def main() -> int:
     base = len(inputs) / (time.perf_counter() - t0)
     print(f"\nbaseline: per-turn transformers.pipeline('text-classification') loop, same model, "
           f"{len(inputs)} turns: {base:,.0f} turns/s (model only, no rules, checks or output)")
-    lm = load(model, device=args.device, quantize="none")  # the default config runs fp32 (deterministic per turn)
+    clf16 = pipeline("text-classification", model=str(model), device=0 if dev == "cuda" else -1, top_k=None,
+                     dtype=torch.bfloat16)
+    clf16(inputs[0])
+    t0 = time.perf_counter()
+    for x in inputs:
+        clf16(x)
+    base16 = len(inputs) / (time.perf_counter() - t0)
+    print(f"the same loop with the model in bf16 (dtype=torch.bfloat16): {base16:,.0f} turns/s")
+    lm = load(model, device=args.device, quantize="none")  # as the default config runs it
     norm = [(s, normalize(t).text) for s, t in sample]
     t0 = time.perf_counter()
     lm.predict([t for _, t in norm], [s for s, _ in norm])
     batched = len(norm) / (time.perf_counter() - t0)
-    print(f"model alone, batched + length-sorted ({'int8' if lm.quantized else lm.device}), {len(norm)} turns: "
+    print(f"model alone, batched by token length ({lm.device}, {lm.precision}), {len(norm)} turns: "
           f"{batched:,.0f} turns/s = {batched / base:.1f}x the baseline")
-    print(f"ratio qa score end to end / baseline: {local / base:.1f}x")
+    print(f"ratio qa score end to end / baseline: {local / base:.1f}x (/ the bf16 loop: {local / base16:.1f}x)")
     return 0
 
 

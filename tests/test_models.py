@@ -214,10 +214,54 @@ def test_device_auto_is_cpu_without_cuda(monkeypatch):
         C.resolve_device("tpu")
 
 
-def test_cpu_model_is_fp32_by_default_and_int8_on_request(tiny):
+def test_cpu_model_is_unquantized_by_default_and_int8_on_request(tiny):
     m = C.LoadedModel(tiny, device="cpu")
     assert not m.quantized and m.device == "cpu"
-    assert C.LoadedModel(tiny, device="cpu", quantize="int8").quantized
+    int8 = C.LoadedModel(tiny, device="cpu", quantize="int8")
+    assert int8.quantized and int8.precision == "fp32"
+
+
+@pytest.mark.parametrize("native, expected", [(True, "bf16"), (False, "fp32")])
+def test_auto_precision_on_cpu_is_bf16_only_where_the_cpu_has_it(monkeypatch, native, expected):
+    monkeypatch.setattr(C, "cpu_has_native_bf16", lambda: native)
+    assert C.resolve_precision("auto", "cpu") == expected
+    assert C.resolve_precision("fp32", "cpu") == "fp32"
+    assert C.resolve_precision("bf16", "cpu") == "bf16"
+    assert C.resolve_precision("auto", "cpu", quantized=True) == "fp32"
+    with pytest.raises(ValueError, match="unknown precision"):
+        C.resolve_precision("fp8", "cpu")
+
+
+def test_bf16_on_cpu_runs_the_weights_in_bf16_and_agrees_with_fp32(tiny):
+    fp32 = C.LoadedModel(tiny, device="cpu", precision="fp32")
+    bf16 = C.LoadedModel(tiny, device="cpu", precision="bf16")
+    assert next(fp32.model.parameters()).dtype == torch.float32
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16
+    spk = ["agent", "customer"] * 4
+    t32, s32 = fp32.predict(TEXTS, spk)
+    t16, s16 = bf16.predict(TEXTS, spk)
+    assert t16.dtype == np.float32
+    np.testing.assert_allclose(t16, t32, atol=0.05)
+    np.testing.assert_allclose(s16, s32, atol=0.05)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_batches_hold_inputs_of_one_length_so_nothing_is_padded(tiny, monkeypatch, precision):
+    m = C.LoadedModel(tiny, device="cpu", precision=precision, batch_size=2)
+    seen: list[dict] = []
+    forward = m.model.forward
+    monkeypatch.setattr(m.model, "forward", lambda **kw: (seen.append(kw), forward(**kw))[1])
+    spk = ["agent"] * len(TEXTS)
+    tags, sent = m.predict(TEXTS, spk)
+    lengths = sorted(len(m._backend.encode(C.model_text(t, "agent", m.meta, m.char_table)).ids) for t in TEXTS)
+    assert sorted(w for kw in seen for w in [kw["input_ids"].shape[1]] * kw["input_ids"].shape[0]) == lengths
+    assert all("attention_mask" not in kw and kw["input_ids"].shape[0] <= 2 for kw in seen)
+    assert not any(bool((kw["input_ids"] == m._pad_id).any()) for kw in seen)
+    # A turn's scores do not depend on the turns batched with it.
+    for i, t in enumerate(TEXTS):
+        one, one_sent = m.predict([t], ["agent"])
+        np.testing.assert_allclose(tags[i], one[0], atol=1e-5)
+        np.testing.assert_allclose(sent[i], one_sent[0], atol=1e-5)
 
 
 def test_repeated_turns_run_once_and_share_their_scores(tiny, monkeypatch):

@@ -218,6 +218,26 @@ def test_prefetching_the_next_chunks_gives_the_same_tables(sample_out, tmp_path)
         assert_frame_equal(read(sample_out, table), read(out, table))
 
 
+def test_worker_processes_give_the_same_tables_and_resume(sample_out, tmp_path):
+    """--workers 2: chunks scored in two spawned processes, written in order by
+    this one; same tables, also when resuming after a crash."""
+    out = tmp_path / "workers"
+
+    def crash_after_two_chunks(progress):
+        if progress.calls >= 14:
+            raise _Crash()
+
+    with pytest.raises(_Crash):
+        score([SAMPLE], out, chunk_records=7, workers=2, on_progress=crash_after_two_chunks)
+    result = score([SAMPLE], out, chunk_records=7, workers=2, resume=True)
+    assert result.manifest["workers"] == 2 and result.resumed_chunks >= 2
+    assert result.manifest["timings_s"]["recognize"] > 0  # the workers' stage times reach the manifest
+    for table in TABLES:
+        assert_frame_equal(read(sample_out, table), read(out, table))
+    with pytest.raises(ValueError, match="workers"):
+        score([SAMPLE], tmp_path / "none", workers=0)
+
+
 def test_an_error_while_prefetching_reaches_the_caller(tmp_path, monkeypatch):
     import qa.pipeline as pipeline
 

@@ -40,7 +40,7 @@ import json
 import os
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -52,6 +52,7 @@ from qa.types import SENTIMENTS, TAG_SPEAKER, TAGS, Hit, Sentiment
 META_FILE = "qa_model.json"
 Device = Literal["auto", "cpu", "cuda"]
 Quantize = Literal["auto", "int8", "none"]
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
 
 #: The model that ships with the project, relative to the repository root.
 DEFAULT_MODEL_NAME = "qa-small"
@@ -160,11 +161,59 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matrix products in hardware (x86 AVX512-BF16 or
+    AMX-BF16, read from ``/proc/cpuinfo``). Without them torch emulates bf16, slower than fp32."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    for line in flags.splitlines():
+        if line.startswith("flags"):
+            words = set(line.split(":", 1)[-1].split())
+            return bool(words & {"avx512_bf16", "amx_bf16"})
+    return False
+
+
+def resolve_precision(precision: str, device: str, quantized: bool = False) -> str:
+    """The number format the model runs in: ``fp32``, ``bf16`` or ``fp16``.
+
+    ``auto``: on CUDA bf16 (fp16 where the GPU lacks bf16); on CPU bf16 where
+    the CPU has native bf16 (:func:`cpu_has_native_bf16`), else fp32. An int8
+    model keeps fp32 activations.
+    """
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
+    if quantized:
+        return "fp32"
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        import torch
+
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if cpu_has_native_bf16() else "fp32"
+
+
+#: oneDNN's primitive cache and ideep's weight cache keep an entry per input shape;
+#: batches of one token length come in many shapes, and in bf16 each entry holds
+#: reordered weights, so a day's run grew by about 75 MB per chunk without a bound.
+#: 32 entries keep the speed and flatten the memory; a user's own setting wins.
+ONEDNN_CACHE_ENV = {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "32", "LRU_CACHE_CAPACITY": "32"}
+
+
+def bound_onednn_caches() -> None:
+    """Cap oneDNN's per-shape caches (:data:`ONEDNN_CACHE_ENV`) unless the
+    environment sets them; read when the first oneDNN kernel runs."""
+    for k, v in ONEDNN_CACHE_ENV.items():
+        os.environ.setdefault(k, v)
+
+
 class LoadedModel:
     """A classifier folder loaded for inference: tokenizer, model, label map."""
 
     def __init__(self, folder: str | Path, device: Device | None = None, quantize: Quantize = "none",
-                 batch_size: int = 256):
+                 batch_size: int = 256, precision: Precision = "auto"):
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -178,6 +227,8 @@ class LoadedModel:
         if not (self.folder / "config.json").exists():
             raise FileNotFoundError(f"{self.folder}: not a model folder (no config.json)")
         self.device = resolve_device(device)
+        if self.device == "cpu":
+            bound_onednn_caches()
         self.tokenizer = AutoTokenizer.from_pretrained(self.folder)
         model = AutoModelForSequenceClassification.from_pretrained(self.folder)
         model.eval()
@@ -192,15 +243,14 @@ class LoadedModel:
             self._backend.no_padding()
             self._backend.enable_truncation(max_length=self.meta.max_length)
             self._pad_id = int(self.tokenizer.pad_token_id)
-        self.quantized = False
-        if self.device == "cpu":
-            if quantize in ("auto", "int8"):
-                with warnings.catch_warnings():  # torch.ao's deprecation notices; the API works
-                    warnings.simplefilter("ignore")
-                    model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-                self.quantized = True
+        self.quantized = self.device == "cpu" and quantize in ("auto", "int8")
+        self.precision = resolve_precision(precision, self.device, self.quantized)
+        if self.quantized:
+            with warnings.catch_warnings():  # torch.ao's deprecation notices; the API works
+                warnings.simplefilter("ignore")
+                model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         else:
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
             model = model.to(self.device, dtype=dtype)
         self.model = model
         self._memo_key: tuple | None = None
@@ -225,17 +275,43 @@ class LoadedModel:
         sent_idx = [self.meta.sentiment[s] for s in SENTIMENTS] if self.meta.sentiment else None
         tags = np.zeros((n, len(tag_idx)), dtype=np.float32)
         sent = np.zeros((n, 3), dtype=np.float32) if sent_idx else None
-        order = sorted(range(n), key=lambda i: len(inputs[i]))
         with torch.inference_mode():
-            for b in range(0, n, self.batch_size):
-                idx = order[b : b + self.batch_size]
-                enc = {k: v.to(self.device) for k, v in self.encode([inputs[i] for i in idx]).items()}
+            for idx, enc in self._batches(inputs):
+                enc = {k: v.to(self.device) for k, v in enc.items()}
                 logits = self.model(**enc).logits.float().cpu()
                 if tag_idx:
                     tags[idx] = torch.sigmoid(logits[:, tag_idx]).numpy()
                 if sent_idx:
                     sent[idx] = torch.softmax(logits[:, sent_idx], dim=-1).numpy()
         return tags[where], (sent[where] if sent is not None else None)
+
+    def _batches(self, inputs: list[str]) -> Iterator[tuple[list[int], dict]]:
+        """``(indices, model inputs)`` per batch of at most ``batch_size`` inputs.
+
+        With a fast tokenizer every batch holds inputs of one token length, so
+        nothing is padded: no compute is spent on padding, no attention mask is
+        needed, and an input's scores do not depend on the inputs batched with
+        it. Otherwise inputs are sorted by length and padded to each batch's
+        longest.
+        """
+        import torch
+
+        if self._backend is None:
+            order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+            for b in range(0, len(order), self.batch_size):
+                idx = order[b : b + self.batch_size]
+                yield idx, self.encode([inputs[i] for i in idx])
+            return
+        by_length: dict[int, list[int]] = {}
+        ids = [e.ids for e in self._backend.encode_batch(inputs)]
+        for i, row in enumerate(ids):
+            by_length.setdefault(len(row), []).append(i)
+        for length in sorted(by_length):
+            same = by_length[length]
+            for b in range(0, len(same), self.batch_size):
+                idx = same[b : b + self.batch_size]
+                batch = np.array([ids[i] for i in idx], dtype=np.int64).reshape(len(idx), length)
+                yield idx, {"input_ids": torch.from_numpy(batch)}
 
     def encode(self, texts: list[str]) -> dict:
         """input_ids + attention_mask, padded to the longest, truncated to ``max_length``.
@@ -277,13 +353,13 @@ _LOAD_LOCK = threading.Lock()
 
 
 def load(folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
-         batch_size: int = 256) -> LoadedModel:
+         batch_size: int = 256, precision: Precision = "auto") -> LoadedModel:
     """The model in ``folder`` (default: the shipped one), loaded once per process."""
     folder = Path(folder) if folder is not None else default_model_path()
-    key = (str(folder.resolve()), resolve_device(device), quantize, batch_size)
+    key = (str(folder.resolve()), resolve_device(device), quantize, batch_size, precision)
     with _LOAD_LOCK:
         if key not in _LOADED:
-            _LOADED[key] = LoadedModel(folder, device, quantize, batch_size)
+            _LOADED[key] = LoadedModel(folder, device, quantize, batch_size, precision)
         return _LOADED[key]
 
 
@@ -297,8 +373,8 @@ class ModelRecognizer:
     """
 
     def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
-                 batch_size: int = 256, min_score: float = 0.25):
-        self._args = (folder, device, quantize, batch_size)
+                 batch_size: int = 256, min_score: float = 0.25, precision: Precision = "auto"):
+        self._args = (folder, device, quantize, batch_size, precision)
         self.min_score = min_score
         self._model: LoadedModel | None = None
         meta = read_meta(Path(folder) if folder is not None else default_model_path())
@@ -337,8 +413,8 @@ class ModelSentiment:
     """Sentiment from the same kind of folder: label = argmax, score = p(pos) - p(neg)."""
 
     def __init__(self, folder: str | Path | None = None, device: Device | None = None, quantize: Quantize = "none",
-                 batch_size: int = 256):
-        self._args = (folder, device, quantize, batch_size)
+                 batch_size: int = 256, precision: Precision = "auto"):
+        self._args = (folder, device, quantize, batch_size, precision)
         self._model: LoadedModel | None = None
         meta = read_meta(Path(folder) if folder is not None else default_model_path())
         if meta.sentiment is None:

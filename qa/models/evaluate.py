@@ -129,7 +129,8 @@ def build_sources(model: str | Path | None = None, device: str = "auto", config=
     mrec = msent = None
     if "model" in which or "fusion" in which:
         folder = model if model is not None else cfg.model.path
-        args = {"device": device, "quantize": cfg.model.quantize, "batch_size": cfg.model.batch_size}
+        args = {"device": device, "quantize": cfg.model.quantize, "batch_size": cfg.model.batch_size,
+                "precision": cfg.model.precision}
         mrec = ModelRecognizer(folder, **args)
         msent = ModelSentiment(folder, **args)
     if "rules" in which:

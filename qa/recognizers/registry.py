@@ -121,7 +121,8 @@ def get_sentiment(name: str) -> SentimentRecognizer:
 
 def _model_args(config: Config) -> dict:
     m = config.model
-    return {"folder": m.path, "device": m.device, "quantize": m.quantize, "batch_size": m.batch_size}
+    return {"folder": m.path, "device": m.device, "quantize": m.quantize, "batch_size": m.batch_size,
+            "precision": m.precision}
 
 
 def build(config: Config) -> tuple[list[Recognizer], SentimentRecognizer]:
@@ -148,7 +149,23 @@ def describe(config: Config) -> list[dict]:
     from qa.models.classifier import model_info
 
     names = list(dict.fromkeys(config.recognizers + [ADMISSION, config.sentiment]))
-    return [model_info(config.model.path) | {"name": MODEL} if n == MODEL else rule_info(n) for n in names]
+    return [model_info(config.model.path) | {"name": MODEL, "precision": model_precision(config)} if n == MODEL
+            else rule_info(n) for n in names]
+
+
+def model_precision(config: Config) -> str:
+    """The number format the config's classifier will run in on this machine
+    (``fp32``, ``bf16``, ``fp16``, or ``int8`` for a quantized CPU model)."""
+    from qa.models.classifier import resolve_device, resolve_precision
+
+    m = config.model
+    try:
+        device = resolve_device(m.device)
+    except RuntimeError:  # cuda asked for and absent: the run itself reports it
+        return m.precision
+    if device == "cpu" and m.quantize in ("auto", "int8"):
+        return "int8"
+    return resolve_precision(m.precision, device)
 
 
 def rule_info(name: str) -> dict[str, str | int]:
