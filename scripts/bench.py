@@ -3,6 +3,7 @@
     python scripts/bench.py --calls 1000                 # 40 k turns, CPU, rules + shipped model
     python scripts/bench.py --calls 30000 --ray          # a 1.2 M-turn day, local and Ray engines
     python scripts/bench.py --calls 30000 --workers 2    # the same day, qa score --workers 2
+    python scripts/bench.py --calls 3000 --unique        # the worst case: no turn repeats
     python scripts/bench.py --calls 250 --no-model       # 10 k turns, rules only
     python scripts/bench.py --calls 5000 --device cuda   # on a GPU runner
 
@@ -170,6 +171,8 @@ def main() -> int:
     ap.add_argument("--baseline-turns", type=int, default=1000)
     ap.add_argument("--no-model", action="store_true", help="rules and lexicon sentiment only")
     ap.add_argument("--ray", action="store_true", help="also run the Ray engine on this machine and compare")
+    ap.add_argument("--unique", action="store_true",
+                    help="the worst case: no turn repeats (each turn gets a running number appended)")
     args = ap.parse_args()
 
     from qa.models.classifier import default_model_path, read_meta
@@ -190,6 +193,9 @@ def main() -> int:
         with open(src, "w", encoding="utf-8") as fh:
             for i in range(args.calls):
                 c = make_call(i, args.turns_per_call, rng)
+                if args.unique:
+                    for k, t in enumerate(c["turns"]):
+                        t["text"] += f"，编号{i * args.turns_per_call + k}"
                 n_turns += len(c["turns"])
                 if len(distinct) < 2_000_000:
                     distinct.update((t["speaker"], t["text"]) for t in c["turns"])
