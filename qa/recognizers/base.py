@@ -9,10 +9,13 @@ once per process.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from qa.text.normalize import NormText
 from qa.types import Hit, Sentiment, Speaker
+
+if TYPE_CHECKING:
+    from qa.recognizers.rules import MatchView
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +46,7 @@ class PreparedTurn:
         self.norm = norm
         self._tokens = tokens
         #: The rule engine's matching view of ``norm.text``, built once for all rule files.
-        self.match_view: object | None = None
+        self.match_view: MatchView | None = None
 
     @property
     def tokens(self) -> tuple[Token, ...]:

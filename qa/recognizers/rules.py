@@ -39,7 +39,6 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from itertools import compress, repeat
 from operator import call
 from pathlib import Path
@@ -318,7 +317,7 @@ def load_rule_file(path: str | Path) -> CompiledRules:
 
 
 @dataclass(frozen=True, slots=True)
-class _View:
+class MatchView:
     """Normalized text without spaces and fillers, mapped back to normalized offsets."""
 
     text: str
@@ -327,8 +326,7 @@ class _View:
     quoted: tuple[tuple[int, int], ...]  # view spans inside quotation marks
 
 
-@lru_cache(maxsize=4096)
-def _view(norm_text: str) -> _View:
+def _view(norm_text: str) -> MatchView:
     chars: list[str] = []
     pos: list[int] = []
     for i, ch in enumerate(norm_text):
@@ -348,15 +346,15 @@ def _view(norm_text: str) -> _View:
                 i = j + 1
                 continue
         i += 1
-    return _View(text, tuple(pos), breaks, tuple(quoted))
+    return MatchView(text, tuple(pos), breaks, tuple(quoted))
 
 
-def _break_between(view: _View, a: int, b: int) -> bool:
+def _break_between(view: MatchView, a: int, b: int) -> bool:
     """Whether a clause break lies in view[a:b]."""
     return any(a <= k < b for k in view.breaks)
 
 
-def _clause_end(view: _View, start: int) -> int:
+def _clause_end(view: MatchView, start: int) -> int:
     for k in view.breaks:
         if k >= start:
             return k
@@ -426,7 +424,7 @@ class RuleRecognizer:
             found.append((s, e, entry.score, entry.id))
         return [self._hit(turn, view, s, e, score, rule) for s, e, score, rule in _merge(found)]
 
-    def _ignored_regions(self, view: _View) -> dict[str, list[tuple[int, int]]]:
+    def _ignored_regions(self, view: MatchView) -> dict[str, list[tuple[int, int]]]:
         """Regions not counted as the speaker's own act.
 
         ``"policy"``: what the file's ``quoting`` says to ignore (for entries
@@ -448,14 +446,14 @@ class RuleRecognizer:
         policy = ([] if q.quotes else quoted) + ([] if q.reported else reported)
         return {"policy": policy, "all": quoted + reported}
 
-    def _negated(self, view: _View, start: int, cues: list[tuple[int, int]]) -> bool:
+    def _negated(self, view: MatchView, start: int, cues: list[tuple[int, int]]) -> bool:
         """A negation cue starts before ``start`` and ends within the window, in the same clause."""
         for cs, ce in cues:
             if cs < start and ce >= start - self.rules.window and not _break_between(view, min(ce, start), start):
                 return True
         return False
 
-    def _hit(self, turn: PreparedTurn, view: _View, s: int, e: int, score: float, rule: str) -> Hit:
+    def _hit(self, turn: PreparedTurn, view: MatchView, s: int, e: int, score: float, rule: str) -> Hit:
         ns, ne = view.pos[s], view.pos[e - 1] + 1
         start, end, evidence = turn.norm.evidence(ns, ne)
         return Hit(
