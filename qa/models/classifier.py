@@ -26,11 +26,14 @@ therefore apply the tuned thresholds, and raising one still trades recall for
 precision. Sentiment score is ``p(positive) - p(negative)`` in [-1, 1].
 
 The model loads once per process (:func:`load`), runs each distinct input
-once (repeated turns such as 好的 share the result), batched with turns
-sorted by length under ``torch.inference_mode``, in fp32 on CPU by default
-(``quantize="int8"`` or ``"auto"``: int8 dynamic quantization of the Linear
-layers, faster, but a turn's scores then vary slightly with its batch) and in
-bf16/fp16 on CUDA. :class:`ModelRecognizer` and :class:`ModelSentiment` over the same
+once per call of :meth:`LoadedModel.predict` (repeated turns such as 好的
+share the result), under ``torch.inference_mode`` in batches whose inputs
+all have one token length (no padding, so a turn's scores do not depend on
+its batch). ``precision="auto"`` runs bf16 on CUDA (fp16 without bf16) and
+on CPUs with native bf16 (:func:`cpu_has_native_bf16`), else fp32;
+``quantize="int8"`` (or ``"auto"``) applies int8 dynamic quantization of the
+Linear layers on CPU, faster, but a turn's scores then vary slightly with its
+batch. :class:`ModelRecognizer` and :class:`ModelSentiment` over the same
 folder share one loaded model and one forward pass per batch.
 """
 
