@@ -511,3 +511,36 @@ def test_train_fine_tunes_the_shipped_model_on_coaches_verdicts(tmp_path):
     rec = C.ModelRecognizer(out, quantize="none")
     hits = rec.recognize([prepare("C1", 0, Speaker.AGENT, "这是您自己没看清楚")])
     assert len(hits) == 1
+
+
+def test_a_long_turn_is_read_in_windows_and_nothing_is_cut_off(tiny, monkeypatch):
+    m = C.LoadedModel(tiny, device="cpu", precision="fp32", batch_size=64)
+    long_text = "".join(TEXTS) * 2  # far over the tiny model's 32 tokens
+    text = C.model_text(long_text, "customer", m.meta, m.char_table)
+    windows = m._windows(text)
+    assert len(windows) >= 3
+    assert all(len(w) <= m.meta.max_length for w in windows)
+    assert max(len(w) for w in windows) - min(len(w) for w in windows) <= 1  # about equal, no tiny tail
+    prefix = m._prefix_ids["客户："]
+    assert all(w[: len(m._head)] == m._head and w[len(m._head):][: len(prefix)] == prefix for w in windows)
+    assert all(w[-len(m._tail):] == m._tail for w in windows)
+    body = [t for w in windows for t in w[len(m._head) + len(prefix): len(w) - len(m._tail)]]
+    assert body == m._whole.encode(text, add_special_tokens=False).ids[len(prefix):]  # every token, once
+    seen: list[tuple[list[int], torch.Tensor]] = []
+    forward = m.model.forward
+
+    def recording(**kw):
+        out = forward(**kw)
+        seen.extend(zip(kw["input_ids"].tolist(), out.logits))
+        return out
+
+    monkeypatch.setattr(m.model, "forward", recording)
+    tags, sent = m.predict([long_text, "好的"], ["customer", "agent"])
+    read = [logits for ids, logits in seen if ids in windows]
+    assert len(read) == len(windows) == len(seen) - 1
+    per_window = torch.sigmoid(torch.stack(read)[:, list(m.meta.tags.values())]).numpy()
+    np.testing.assert_allclose(tags[0], per_window.max(0), atol=1e-6)
+    sent_idx = [m.meta.sentiment[x] for x in SENTIMENTS]
+    np.testing.assert_allclose(sent[0], torch.softmax(torch.stack(read)[:, sent_idx], -1).mean(0).numpy(), atol=1e-6)
+    short = m._windows(C.model_text("好的", "agent", m.meta, m.char_table))
+    assert len(short) == 1

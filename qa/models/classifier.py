@@ -164,6 +164,16 @@ def resolve_device(device: str | None) -> str:
     return device
 
 
+def _special_ids(tok) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer adds before and after a single sequence (e.g. ``<s>`` and ``</s>``)."""
+    full = tok.encode("好").ids
+    bare = tok.encode("好", add_special_tokens=False).ids
+    for i in range(len(full) - len(bare) + 1):
+        if full[i : i + len(bare)] == bare:
+            return full[:i], full[i + len(bare):]
+    return [], []
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products in hardware (x86 AVX512-BF16 or
     AMX-BF16, read from ``/proc/cpuinfo``). Without them torch emulates bf16, slower than fp32."""
@@ -246,6 +256,15 @@ class LoadedModel:
             self._backend.no_padding()
             self._backend.enable_truncation(max_length=self.meta.max_length)
             self._pad_id = int(self.tokenizer.pad_token_id)
+            self._whole = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())  # no truncation
+            self._whole.no_padding()
+            self._whole.no_truncation()
+            self._head, self._tail = _special_ids(self._whole)
+            self._prefix_ids = {
+                model_text("", s, self.meta, self.char_table): self._whole.encode(
+                    model_text("", s, self.meta, self.char_table), add_special_tokens=False).ids
+                for s in self.meta.speaker_prefix
+            }
         self.quantized = self.device == "cpu" and quantize in ("auto", "int8")
         self.precision = resolve_precision(precision, self.device, self.quantized)
         if self.quantized:
@@ -278,24 +297,55 @@ class LoadedModel:
         sent_idx = [self.meta.sentiment[s] for s in SENTIMENTS] if self.meta.sentiment else None
         tags = np.zeros((n, len(tag_idx)), dtype=np.float32)
         sent = np.zeros((n, 3), dtype=np.float32) if sent_idx else None
+        windows = np.zeros(n, dtype=np.float32)
         with torch.inference_mode():
             for idx, enc in self._batches(inputs):
                 enc = {k: v.to(self.device) for k, v in enc.items()}
                 logits = self.model(**enc).logits.float().cpu()
+                # A long input is read in several windows (its index repeats in idx):
+                # a tag takes its highest probability over them, sentiment their mean.
                 if tag_idx:
-                    tags[idx] = torch.sigmoid(logits[:, tag_idx]).numpy()
+                    np.maximum.at(tags, idx, torch.sigmoid(logits[:, tag_idx]).numpy())
                 if sent_idx:
-                    sent[idx] = torch.softmax(logits[:, sent_idx], dim=-1).numpy()
+                    np.add.at(sent, idx, torch.softmax(logits[:, sent_idx], dim=-1).numpy())
+                np.add.at(windows, idx, 1.0)
+        if sent is not None:
+            sent /= np.maximum(windows, 1.0)[:, None]
         return tags[where], (sent[where] if sent is not None else None)
 
-    def _batches(self, inputs: list[str]) -> Iterator[tuple[list[int], dict]]:
-        """``(indices, model inputs)`` per batch of at most ``batch_size`` inputs.
+    def _windows(self, text: str, ids: list[int] | None = None) -> list[list[int]]:
+        """The token ids the model reads for one input (``ids``: its tokens without
+        special tokens, if already known): one sequence when it fits
+        ``max_length``; otherwise consecutive windows of about equal length, each
+        with the special tokens and the speaker prefix, so nothing is cut off."""
+        if ids is None:
+            ids = self._whole.encode(text, add_special_tokens=False).ids
+        room = self.meta.max_length - len(self._head) - len(self._tail)
+        if len(ids) <= room:
+            return [self._head + ids + self._tail]
+        prefix: list[int] = []
+        for p, p_ids in self._prefix_ids.items():
+            if p and text.startswith(p) and ids[: len(p_ids)] == p_ids:
+                prefix = p_ids
+                break
+        body = ids[len(prefix):]
+        width = room - len(prefix)
+        if width <= 0:
+            return [self._head + ids[:room] + self._tail]
+        parts = -(-len(body) // width)
+        cut = [len(body) * k // parts for k in range(parts + 1)]
+        return [self._head + prefix + body[a:b] + self._tail for a, b in zip(cut, cut[1:])]
 
-        With a fast tokenizer every batch holds inputs of one token length, so
+    def _batches(self, inputs: list[str]) -> Iterator[tuple[list[int], dict]]:
+        """``(indices, model inputs)`` per batch of at most ``batch_size`` sequences.
+
+        With a fast tokenizer every batch holds sequences of one token length, so
         nothing is padded: no compute is spent on padding, no attention mask is
         needed, and an input's scores do not depend on the inputs batched with
-        it. Otherwise inputs are sorted by length and padded to each batch's
-        longest.
+        it. An input longer than ``max_length`` tokens becomes several windows
+        (:meth:`_windows`), its index repeated once per window. Without a fast
+        tokenizer inputs are sorted by length, padded to each batch's longest
+        and truncated to ``max_length``.
         """
         import torch
 
@@ -305,16 +355,17 @@ class LoadedModel:
                 idx = order[b : b + self.batch_size]
                 yield idx, self.encode([inputs[i] for i in idx])
             return
-        by_length: dict[int, list[int]] = {}
-        ids = [e.ids for e in self._backend.encode_batch(inputs)]
-        for i, row in enumerate(ids):
-            by_length.setdefault(len(row), []).append(i)
+        by_length: dict[int, list[tuple[int, list[int]]]] = {}
+        encoded = self._whole.encode_batch(inputs, add_special_tokens=False)
+        for i, (text, enc) in enumerate(zip(inputs, encoded)):
+            for row in self._windows(text, enc.ids):
+                by_length.setdefault(len(row), []).append((i, row))
         for length in sorted(by_length):
             same = by_length[length]
             for b in range(0, len(same), self.batch_size):
-                idx = same[b : b + self.batch_size]
-                batch = np.array([ids[i] for i in idx], dtype=np.int64).reshape(len(idx), length)
-                yield idx, {"input_ids": torch.from_numpy(batch)}
+                rows = same[b : b + self.batch_size]
+                batch = np.array([r for _, r in rows], dtype=np.int64).reshape(len(rows), length)
+                yield [i for i, _ in rows], {"input_ids": torch.from_numpy(batch)}
 
     def encode(self, texts: list[str]) -> dict:
         """input_ids + attention_mask, padded to the longest, truncated to ``max_length``.
