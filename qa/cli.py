@@ -158,6 +158,9 @@ def score(
     if engine not in ("local", "ray"):
         err_console.print(f"[red]error:[/red] --engine must be local or ray, got {engine!r}")
         raise typer.Exit(EXIT_USAGE)
+    if engine == "ray" and workers > 1:
+        err_console.print("[red]error:[/red] --workers is for the local engine; with --engine ray use --ray-actors")
+        raise typer.Exit(EXIT_USAGE)
     if partition is not None:
         try:
             date.fromisoformat(partition)

@@ -321,6 +321,7 @@ def test_cli_scores_and_prints_a_summary(tmp_path):
         (["score", str(SAMPLE), "--out", "{tmp}/o", "--config", "{tmp}/typo.yaml"], 1, "apology_windw: unknown key"),
         (["score", str(SAMPLE), "--out", "{tmp}/o", "--partition", "yesterday"], 1, "YYYY-MM-DD"),
         (["score", str(SAMPLE)], 1, "--out"),
+        (["score", str(SAMPLE), "--out", "{tmp}/o", "--engine", "ray", "--workers", "2"], 1, "--ray-actors"),
         (["rollup", "{tmp}", "--out", "{tmp}/r"], 1, "not a finished qa score output"),
     ],
 )
