@@ -38,7 +38,7 @@ from qa.recognizers.base import PreparedTurn, Recognizer, SentimentRecognizer
 from qa.report import write_report
 from qa.scorecard import call_date, call_row, calls_frame, scorecards
 from qa.tables import FINDINGS_SCHEMA, TURNS_SCHEMA, finding_rows, frame, turn_rows
-from qa.text.tokenize import prepare
+from qa.text.normalize import NormText, normalize
 from qa.types import CHECKS, TAG_SPEAKER, Call, CallAnalysis, Finding, Hit, RecordError, Sentiment, Speaker
 
 #: Exit codes of a run (also ``qa score``'s exit status).
@@ -127,10 +127,23 @@ class Engine:
             recognizers, sentiment = registry.build(config)
         self.recognizers, self.sentiment = recognizers, sentiment
         self.cache = TurnCache(cache_size)
+        self._norms: dict[str, NormText] = {}  # text -> its normalization, for prepare()
 
     def prepare(self, calls: Sequence[Call]) -> list[PreparedTurn]:
-        """Normalize and tokenize every turn of ``calls``, in order."""
-        return [prepare(c.call_id, t.index, t.speaker, t.text) for c in calls for t in c.turns]
+        """Every turn of ``calls``, normalized, in order (jieba runs later, only
+        if a rule asks for tokens). A text seen recently reuses its normalization."""
+        norms = self._norms
+        out: list[PreparedTurn] = []
+        for c in calls:
+            for t in c.turns:
+                norm = norms.get(t.text)
+                if norm is None:
+                    norm = normalize(t.text)
+                    if len(norms) >= self.cache.size:
+                        norms.clear()
+                    norms[t.text] = norm
+                out.append(PreparedTurn(c.call_id, t.index, t.speaker, norm))
+        return out
 
     def analyse(
         self, calls: Sequence[Call], timer: Timer | None = None, prepared: list[PreparedTurn] | None = None

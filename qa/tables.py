@@ -39,6 +39,9 @@ FINDINGS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+_SCORE_COLUMNS = tuple((t, f"score_{t}") for t in TAGS)
+
+
 def turn_rows(analysis: CallAnalysis) -> list[dict]:
     """One row per turn: text, sentiment, the tags assigned and each tag's best score.
 
@@ -69,8 +72,9 @@ def turn_rows(analysis: CallAnalysis) -> list[dict]:
             "tags": [t for t in TAGS if t in best],
             "sources": sorted(sources),
         }
-        for t in TAGS:
-            row[f"score_{t}"] = round(best.get(t, 0.0), 4)
+        for t, column in _SCORE_COLUMNS:
+            v = best.get(t)
+            row[column] = round(v, 4) if v else 0.0
         rows.append(row)
     return rows
 

@@ -134,10 +134,18 @@ class CallAnalysis:
     call: Call
     hits: tuple[tuple[Hit, ...], ...]  # per turn
     sentiments: tuple[Sentiment, ...]  # per turn
+    _by_tag: dict[str, list[int]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_tag: dict[str, list[int]] = {}
+        for i, hs in enumerate(self.hits):
+            for tag in {h.tag for h in hs}:
+                by_tag.setdefault(tag, []).append(i)
+        object.__setattr__(self, "_by_tag", by_tag)
 
     def tagged(self, tag: str) -> list[int]:
-        """Indices of turns carrying ``tag``."""
-        return [i for i, hs in enumerate(self.hits) if any(h.tag == tag for h in hs)]
+        """Indices of turns carrying ``tag``, in order."""
+        return list(self._by_tag.get(tag, ()))
 
     def evidence_hit(self, turn: int, tag: str) -> Hit | None:
         """The hit of ``tag`` in ``turn`` to quote as evidence: a rule's hit
