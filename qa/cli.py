@@ -132,13 +132,14 @@ def score(
         Optional[int], typer.Option("--ray-actors", min=1, help="Scoring actors (with --engine ray); default: one per CPU.")
     ] = None,
     workers: Annotated[
-        int,
+        str,
         typer.Option(
-            "--workers", min=1,
-            help="Score chunks in this many local processes (each loads the recognizers and gets an equal share "
-                 "of the CPU threads); the tables are the same. Default 1.",
+            "--workers",
+            help="Local processes that score chunks (each loads the recognizers and gets an equal share of the "
+                 "CPU threads); the tables are the same. auto: one per CPU, at most 4 and one per chunk; 1 when "
+                 "the model runs on CUDA.",
         ),
-    ] = 1,
+    ] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary table.")] = False,
 ) -> None:
     """Score calls and write turns, findings, calls, scorecards, errors and a manifest to OUT.
@@ -158,7 +159,10 @@ def score(
     if engine not in ("local", "ray"):
         err_console.print(f"[red]error:[/red] --engine must be local or ray, got {engine!r}")
         raise typer.Exit(EXIT_USAGE)
-    if engine == "ray" and workers > 1:
+    if workers != "auto" and not (workers.isdigit() and int(workers) >= 1):
+        err_console.print(f"[red]error:[/red] --workers must be auto or a whole number >= 1, got {workers!r}")
+        raise typer.Exit(EXIT_USAGE)
+    if engine == "ray" and workers != "auto" and int(workers) > 1:
         err_console.print("[red]error:[/red] --workers is for the local engine; with --engine ray use --ray-actors")
         raise typer.Exit(EXIT_USAGE)
     if partition is not None:
@@ -206,7 +210,7 @@ def score(
                 report=report,
                 chunk_records=chunk_records,
                 engine=engine,
-                workers=workers,
+                workers=workers if workers == "auto" else int(workers),
                 ray_address=ray_address,
                 ray_actors=ray_actors,
                 max_error_rate=max_error_rate,

@@ -327,7 +327,7 @@ def score(
     ray_address: str | None = None,
     ray_actors: int | None = None,
     prefetch: bool | None = None,
-    workers: int = 1,
+    workers: int | str = 1,
     on_progress: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """Score every call in ``inputs`` and write the output folder ``out``.
@@ -352,7 +352,7 @@ def score(
     ``workers`` > 1 (local engine) scores chunks in that many worker processes
     on this machine, each with its own loaded recognizers and an equal share
     of the CPU threads, while this process reads and writes; the tables are
-    the same as with one.
+    the same as with one. ``"auto"``: see :func:`resolve_workers`.
 
     Raises :class:`~qa.io.read.InputError` for an input path that does not
     exist, :class:`~qa.io.write.OutputExistsError` when ``out`` exists and
@@ -363,8 +363,8 @@ def score(
     ``exit_code`` is :data:`EXIT_INPUT_ERRORS` when their share of all
     records exceeds ``max_error_rate``.
     """
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    if workers != "auto" and (not isinstance(workers, int) or workers < 1):
+        raise ValueError(f"workers must be 'auto' or at least 1, got {workers!r}")
     started = datetime.now(timezone.utc)
     cfg = config if config is not None else load_config(config_path)
     out_dir = Path(out) / partition if partition else Path(out)
@@ -499,10 +499,43 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
+#: ``workers="auto"`` uses at most this many processes: each holds its own model and caches.
+AUTO_WORKERS_MAX = 4
+
+
+def resolve_workers(workers: int | str, cfg: Config, engine: str, records: int | None, chunk_records: int) -> int:
+    """How many worker processes a run uses.
+
+    An int is taken as given (1 on the Ray engine, whose actors do this job).
+    ``"auto"``: 1 when the classifier runs on CUDA (one process feeds the
+    GPU, with prefetching) or the input fits one chunk; else one per CPU, at
+    most :data:`AUTO_WORKERS_MAX` and at most one per chunk.
+    """
+    if engine != "local":
+        return 1
+    if workers != "auto":
+        return int(workers)
+    if _uses_gpu(cfg):
+        return 1
+    chunks = -(-records // chunk_records) if records is not None else AUTO_WORKERS_MAX
+    return max(1, min(_cpus(), AUTO_WORKERS_MAX, chunks))
+
+
+def _watch_parent(parent: int) -> None:
+    """In a worker process: exit when the process that started it is gone
+    (killed with SIGKILL, say), instead of lingering with a loaded model."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
 def _worker_init(config: dict, partition: str | None, mask: bool, threads: int) -> None:
-    """In a worker process: its share of the CPU threads, and the engine, loaded once."""
+    """In a worker process: a watch on its parent, its share of the CPU threads,
+    and the engine, loaded once."""
     import torch
 
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="qa-parent-watch", daemon=True).start()
     torch.set_num_threads(threads)
     _WORKER.update(engine=Engine(Config.model_validate(config)), partition=partition, mask=mask)
 
@@ -542,10 +575,9 @@ class _Run:
         engine_kind: str = "local",
         ray_options: dict | None = None,
         prefetch: bool = False,
-        workers: int = 1,
+        workers: int | str = 1,
     ):
         self.prefetch = prefetch
-        self.workers = workers if engine_kind == "local" else 1
         self.engine_kind = engine_kind
         self.ray_options = ray_options or {}
         self.files = files
@@ -559,6 +591,7 @@ class _Run:
         self._engine: Engine | None = None
         self.resumed = 0
         self.total = count_records(files, cfg)
+        self.workers = resolve_workers(workers, cfg, engine_kind, self.total, chunk_records)
         self.timer.lap("read")
 
     @property

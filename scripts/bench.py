@@ -2,7 +2,7 @@
 
     python scripts/bench.py --calls 1000                 # 40 k turns, CPU, rules + shipped model
     python scripts/bench.py --calls 30000 --ray          # a 1.2 M-turn day, local and Ray engines
-    python scripts/bench.py --calls 30000 --workers 2    # the same day, qa score --workers 2
+    python scripts/bench.py --calls 30000 --workers 1    # the same day in one process
     python scripts/bench.py --calls 3000 --unique        # the worst case: no turn repeats
     python scripts/bench.py --calls 250 --no-model       # 10 k turns, rules only
     python scripts/bench.py --calls 5000 --device cuda   # on a GPU runner
@@ -122,7 +122,7 @@ def _run_qa(args: argparse.Namespace, src: Path, out: Path, engine: str) -> dict
     """One ``qa score`` in a fresh process; its manifest plus wall time and peak RSS."""
     cmd = [sys.executable, "-m", "qa", "score", str(src), "--out", str(out), "--force", "--quiet",
            "--no-report", "--device", args.device, "--engine", engine, "--chunk-records", str(args.chunk_records)]
-    if engine == "local" and args.workers > 1:
+    if engine == "local":
         cmd += ["--workers", str(args.workers)]
     if args.model:
         cmd += ["--model", str(args.model)]
@@ -150,7 +150,7 @@ def _report(label: str, r: dict) -> float:
     if m.get("workers", 1) > 1:
         rss += f" (the largest of its {m['workers'] + 1} processes)"
     print(f"\n{label}: {turns:,} turns in {r['wall']:.1f} s = {tps:,.0f} turns/s end to end "
-          f"(process start and model load included); peak RSS {rss}")
+          f"(process start and model load included; {m.get('workers', 1)} worker process(es)); peak RSS {rss}")
     print("  per stage (seconds, turns/s):")
     for k, v in m["timings_s"].items():
         if v > 0:
@@ -166,7 +166,7 @@ def main() -> int:
     ap.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--model", type=Path, default=None, help="model folder (default: the shipped model)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--workers", type=int, default=1, help="qa score --workers (local processes)")
+    ap.add_argument("--workers", default="auto", help="qa score --workers: auto (the default) or a number")
     ap.add_argument("--chunk-records", type=int, default=1000)
     ap.add_argument("--baseline-turns", type=int, default=1000)
     ap.add_argument("--no-model", action="store_true", help="rules and lexicon sentiment only")
@@ -210,7 +210,7 @@ def main() -> int:
         )
         print(f"generated {args.calls:,} calls, {n_turns:,} turns ({src.stat().st_size / 2**20:,.0f} MiB JSONL); "
               f"{'rules only' if args.no_model else f'rules + model {read_meta(model).source}'}, device {args.device}, "
-              f"{args.threads} threads, {args.workers} worker process(es), chunks of {args.chunk_records} calls")
+              f"{args.threads} threads, --workers {args.workers}, chunks of {args.chunk_records} calls")
         if len(distinct) < 2_000_000:
             print(f"distinct turns (speaker, text): {len(distinct):,} = {len(distinct) / n_turns:.0%} of the day")
         local = _report("qa score (local engine)", _run_qa(args, src, Path(tmp) / "out", "local"))

@@ -298,6 +298,18 @@ CASES: list[tuple[str, Callable[[Path], list[Path]], list[str], list[tuple[str, 
         [("a.json", 1, "pretty-printed JSON, not JSON lines", None)],
     ),
     (
+        "one pretty-printed call object",
+        _bytes("a.jsonl", (json.dumps(record("C1"), indent=2, ensure_ascii=False) + "\n").encode()),
+        [],
+        [("a.jsonl", 1, "pretty-printed JSON, not JSON lines", None)],
+    ),
+    (
+        "a line break after the first record's opening brace",
+        _bytes("a.jsonl", ("{\n" + "\n".join([GOOD[0][1:], GOOD[1], GOOD[2]]) + "\n").encode()),
+        ["C2", "C3"],
+        [("a.jsonl", 1, "invalid JSON", None), ("a.jsonl", 2, "invalid JSON", "C1")],
+    ),
+    (
         "truncated gzip",
         _gz_truncated,
         None,  # checked below: every complete line before the cut

@@ -238,6 +238,61 @@ def test_worker_processes_give_the_same_tables_and_resume(sample_out, tmp_path):
         score([SAMPLE], tmp_path / "none", workers=0)
 
 
+def test_auto_workers_use_the_cpus_but_not_for_one_chunk_a_gpu_or_ray(monkeypatch):
+    import qa.pipeline as pipeline
+
+    cfg = load_config()
+    monkeypatch.setattr(pipeline, "_cpus", lambda: 8)
+    monkeypatch.setattr(pipeline, "_uses_gpu", lambda c: False)
+    assert pipeline.resolve_workers("auto", cfg, "local", 100_000, 1000) == pipeline.AUTO_WORKERS_MAX
+    assert pipeline.resolve_workers("auto", cfg, "local", 2_500, 1000) == 3  # one per chunk
+    assert pipeline.resolve_workers("auto", cfg, "local", 54, 1000) == 1
+    assert pipeline.resolve_workers(6, cfg, "local", 54, 1000) == 6  # as given
+    assert pipeline.resolve_workers("auto", cfg, "ray", 100_000, 1000) == 1
+    monkeypatch.setattr(pipeline, "_cpus", lambda: 2)
+    assert pipeline.resolve_workers("auto", cfg, "local", 100_000, 1000) == 2
+    monkeypatch.setattr(pipeline, "_uses_gpu", lambda c: True)
+    assert pipeline.resolve_workers("auto", cfg, "local", 100_000, 1000) == 1
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        return {int(x) for x in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    except OSError:
+        return set()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc")
+def test_worker_processes_exit_when_the_run_is_killed(tmp_path):
+    """kill -9 of `qa score --workers 2` leaves no worker behind holding a model."""
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "qa", "score", str(SAMPLE), "--out", str(out), "--chunk-records", "2",
+           "--workers", "2", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = WorkDir(out).parts
+    deadline = time.monotonic() + 120
+    while not list(parts.glob("chunk-*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    workers = _children(proc.pid)  # the spawned workers (and the pool's resource tracker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert workers, "no worker processes were running"
+    deadline = time.monotonic() + 20
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = {w for w in alive if Path(f"/proc/{w}").exists() and "zombie" not in _state(w)}
+    assert not alive, f"worker processes {sorted(alive)} outlived the killed run"
+
+
+def _state(pid: int) -> str:
+    try:
+        line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("State:"))
+    except (OSError, StopIteration):
+        return "zombie"
+    return line.lower()
+
+
 def test_an_error_while_prefetching_reaches_the_caller(tmp_path, monkeypatch):
     import qa.pipeline as pipeline
 
