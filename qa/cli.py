@@ -72,7 +72,7 @@ def _summary(result: RunResult) -> Table:
         table.add_row(f"findings: {check}", str(n))
     total = sum(result.timings.values())
     for stage, secs in result.timings.items():
-        if stage != "ray" or secs:
+        if stage not in ("ray", "workers") or secs:
             table.add_row(f"time: {stage}", f"{secs:.2f} s")
     rate = result.turns / total if total else 0.0
     table.add_row("time: total", f"{total:.2f} s ({rate:,.0f} turns/s)")
