@@ -23,7 +23,7 @@ from qa.config import ConfigError, load_config
 from qa.io.read import InputError
 from qa.io.workdir import OutputLockedError, ResumeMismatchError
 from qa.io.write import OutputExistsError
-from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, RunResult
+from qa.pipeline import EXIT_INTERNAL, EXIT_USAGE, WORKER_STAGES, RunResult
 from qa.pipeline import Progress as RunProgress
 from qa.pipeline import score as run_score
 from qa.models import commands as model_commands
@@ -70,10 +70,14 @@ def _summary(result: RunResult) -> Table:
         table.add_row(f"  rejected: {reason}", str(n))
     for check, n in result.findings.items():
         table.add_row(f"findings: {check}", str(n))
-    total = sum(result.timings.values())
+    workers = result.manifest.get("workers", 1)
+    # With worker processes their stages overlap each other and this process's
+    # wait for them ("workers"): the total is this process's own time.
+    total = sum(v for k, v in result.timings.items() if workers == 1 or k not in WORKER_STAGES)
     for stage, secs in result.timings.items():
         if stage not in ("ray", "workers") or secs:
-            table.add_row(f"time: {stage}", f"{secs:.2f} s")
+            summed = f" (summed over {workers} workers)" if workers > 1 and stage in WORKER_STAGES else ""
+            table.add_row(f"time: {stage}{summed}", f"{secs:.2f} s")
     rate = result.turns / total if total else 0.0
     table.add_row("time: total", f"{total:.2f} s ({rate:,.0f} turns/s)")
     return table

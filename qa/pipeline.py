@@ -486,8 +486,9 @@ def _ahead(items: Iterator, work: Callable, depth: int) -> Iterator:
         yield got
 
 
-#: Stages a worker process times; the reading process adds them to its own timer.
-_WORKER_STAGES = ("prepare", "recognize", "sentiment", "checks")
+#: Stages a worker process times; the reading process adds them to its own timer
+#: (so with several workers they are summed over the workers, not wall time).
+WORKER_STAGES = ("prepare", "recognize", "sentiment", "checks")
 _WORKER: dict = {}
 
 
@@ -675,7 +676,7 @@ class _Run:
                 tables, seconds = future.result()
                 self.timer.lap("workers")
                 for stage, t in seconds.items():
-                    if stage in _WORKER_STAGES:
+                    if stage in WORKER_STAGES:
                         self.timer.seconds[stage] += t
                 errors = [x for x in items if isinstance(x, RecordError)]
                 self._advance(self.write_chunk(number, tables, errors, len(items)))

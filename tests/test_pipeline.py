@@ -369,6 +369,23 @@ def test_cli_scores_and_prints_a_summary(tmp_path):
     assert again.returncode == 1 and "--force" in again.stderr
 
 
+def test_summary_total_is_wall_time_when_workers_ran(sample_out):
+    from rich.console import Console
+
+    from qa.cli import _summary
+    from qa.pipeline import RunResult
+
+    m = json.loads((sample_out / "manifest.json").read_text(encoding="utf-8"))
+    m["workers"] = 2
+    m["timings_s"] = {"read": 1.0, "prepare": 4.0, "recognize": 30.0, "sentiment": 1.0, "checks": 5.0, "ray": 0.0,
+                      "workers": 19.0, "aggregate": 0.5, "write": 0.5}
+    console = Console(width=120, record=True)
+    console.print(_summary(RunResult.from_manifest(sample_out, m)))
+    text = console.export_text()
+    assert "recognize (summed over 2 workers)" in text
+    assert "21.00 s" in text  # read + workers + aggregate + write, not 61 s
+
+
 @pytest.mark.parametrize(
     "args, code, message",
     [
