@@ -262,7 +262,8 @@ def _children(pid: int) -> set[int]:
         return set()
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc")
+@pytest.mark.skipif(not Path(f"/proc/self/task/{os.getpid()}/children").exists(),
+                    reason="reads child processes from /proc/PID/task/PID/children")
 def test_worker_processes_exit_when_the_run_is_killed(tmp_path):
     """kill -9 of `qa score --workers 2` leaves no worker behind holding a model."""
     out = tmp_path / "o"
