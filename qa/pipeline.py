@@ -159,16 +159,20 @@ class Engine:
         if prepared is None:
             prepared = self.prepare(calls)
             timer.lap("prepare")
-        results: list[tuple[tuple[Hit, ...], Sentiment] | None] = [None] * len(prepared)
-        first: dict[tuple[Speaker, str], int] = {}
-        todo: list[int] = []
-        for i, p in enumerate(prepared):
-            key = (p.speaker, p.norm.original)
-            got = self.cache.get(key)
-            if got is not None:
-                results[i] = got
-            elif first.setdefault(key, i) == i:
-                todo.append(i)
+        # One value per distinct (speaker, text); where[i] points turn i at its value.
+        keys = [(p.speaker, p.norm.original) for p in prepared]
+        slot: dict[tuple[Speaker, str], int] = {}
+        values: list[tuple[tuple[Hit, ...], Sentiment] | None] = []
+        where: list[int] = []
+        todo: list[int] = []  # the turns to recognize: first sight of a key not in the cache
+        for i, key in enumerate(keys):
+            j = slot.get(key)
+            if j is None:
+                j = slot[key] = len(values)
+                values.append(self.cache.get(key))
+                if values[j] is None:
+                    todo.append(i)
+            where.append(j)
         self.cache.hits += len(prepared) - len(todo)
         self.cache.misses += len(todo)
         fresh = [prepared[i] for i in todo]
@@ -183,8 +187,8 @@ class Engine:
         sentiments = self.sentiment.score(fresh)
         for k, i in enumerate(todo):
             value = (tuple(sorted(per_turn[k], key=lambda h: (h.start, h.end, h.tag))), sentiments[k])
-            results[i] = value
-            self.cache.put((fresh[k].speaker, fresh[k].norm.original), value)
+            values[where[i]] = value
+            self.cache.put(keys[i], value)
         timer.lap("sentiment")
         out: list[CallAnalysis] = []
         k = 0
@@ -192,10 +196,7 @@ class Engine:
             hits: list[tuple[Hit, ...]] = []
             sents: list[Sentiment] = []
             for t in c.turns:
-                got = results[k]
-                if got is None:  # a repeat of a turn earlier in this batch
-                    got = results[first[(prepared[k].speaker, prepared[k].norm.original)]]
-                hs, sent = got  # type: ignore[misc]
+                hs, sent = values[where[k]]  # type: ignore[misc]
                 if hs and hs[0].turn != t.index:
                     hs = tuple(replace(h, turn=t.index) for h in hs)
                 hits.append(hs)

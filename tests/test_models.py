@@ -525,7 +525,7 @@ def test_a_long_turn_is_read_in_windows_and_nothing_is_cut_off(tiny, monkeypatch
     assert all(w[: len(m._head)] == m._head and w[len(m._head):][: len(prefix)] == prefix for w in windows)
     assert all(w[-len(m._tail):] == m._tail for w in windows)
     body = [t for w in windows for t in w[len(m._head) + len(prefix): len(w) - len(m._tail)]]
-    assert body == m._whole.encode(text, add_special_tokens=False).ids[len(prefix):]  # every token, once
+    assert body == m._backend.encode(text, add_special_tokens=False).ids[len(prefix):]  # every token, once
     seen: list[tuple[list[int], torch.Tensor]] = []
     forward = m.model.forward
 

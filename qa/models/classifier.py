@@ -174,6 +174,11 @@ def _special_ids(tok) -> tuple[list[int], list[int]]:
     return [], []
 
 
+def quantizes(device: str, quantize: str) -> bool:
+    """Whether int8 dynamic quantization applies: on CPU, with ``quantize`` int8 or auto."""
+    return device == "cpu" and quantize in ("auto", "int8")
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU computes bf16 matrix products in hardware (x86 AVX512-BF16 or
     AMX-BF16, read from ``/proc/cpuinfo``). Without them torch emulates bf16, slower than fp32."""
@@ -252,20 +257,18 @@ class LoadedModel:
         if getattr(self.tokenizer, "is_fast", False) and self.tokenizer.pad_token_id is not None:
             from tokenizers import Tokenizer
 
+            # The Rust tokenizer itself, without padding or truncation: long inputs are
+            # split into windows (_windows) or cut (encode) here, special tokens kept.
             self._backend = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())
             self._backend.no_padding()
-            self._backend.enable_truncation(max_length=self.meta.max_length)
+            self._backend.no_truncation()
             self._pad_id = int(self.tokenizer.pad_token_id)
-            self._whole = Tokenizer.from_str(self.tokenizer.backend_tokenizer.to_str())  # no truncation
-            self._whole.no_padding()
-            self._whole.no_truncation()
-            self._head, self._tail = _special_ids(self._whole)
-            self._prefix_ids = {
-                model_text("", s, self.meta, self.char_table): self._whole.encode(
-                    model_text("", s, self.meta, self.char_table), add_special_tokens=False).ids
-                for s in self.meta.speaker_prefix
-            }
-        self.quantized = self.device == "cpu" and quantize in ("auto", "int8")
+            self._head, self._tail = _special_ids(self._backend)
+            self._prefix_ids: dict[str, list[int]] = {}
+            for speaker in self.meta.speaker_prefix:
+                prefix = model_text("", speaker, self.meta, self.char_table)
+                self._prefix_ids[prefix] = self._backend.encode(prefix, add_special_tokens=False).ids
+        self.quantized = quantizes(self.device, quantize)
         self.precision = resolve_precision(precision, self.device, self.quantized)
         if self.quantized:
             with warnings.catch_warnings():  # torch.ao's deprecation notices; the API works
@@ -278,6 +281,11 @@ class LoadedModel:
         self._memo_key: tuple | None = None
         self._memo_val: tuple[np.ndarray, np.ndarray | None] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def _room(self) -> int:
+        """Tokens of an input that fit ``max_length`` beside the special tokens."""
+        return self.meta.max_length - len(self._head) - len(self._tail)
 
     def predict(self, texts: Sequence[str], speakers: Sequence[str | None] | None = None
                 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -319,8 +327,8 @@ class LoadedModel:
         ``max_length``; otherwise consecutive windows of about equal length, each
         with the special tokens and the speaker prefix, so nothing is cut off."""
         if ids is None:
-            ids = self._whole.encode(text, add_special_tokens=False).ids
-        room = self.meta.max_length - len(self._head) - len(self._tail)
+            ids = self._backend.encode(text, add_special_tokens=False).ids
+        room = self._room
         if len(ids) <= room:
             return [self._head + ids + self._tail]
         prefix: list[int] = []
@@ -356,7 +364,7 @@ class LoadedModel:
                 yield idx, self.encode([inputs[i] for i in idx])
             return
         by_length: dict[int, list[tuple[int, list[int]]]] = {}
-        encoded = self._whole.encode_batch(inputs, add_special_tokens=False)
+        encoded = self._backend.encode_batch(inputs, add_special_tokens=False)
         for i, (text, enc) in enumerate(zip(inputs, encoded)):
             for row in self._windows(text, enc.ids):
                 by_length.setdefault(len(row), []).append((i, row))
@@ -379,14 +387,14 @@ class LoadedModel:
             enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.meta.max_length,
                                  return_tensors="pt", return_token_type_ids=False)
             return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
-        encs = self._backend.encode_batch(texts)
-        width = max((len(e.ids) for e in encs), default=0)
-        ids = np.full((len(encs), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(encs), width), dtype=np.int64)
-        for r, e in enumerate(encs):
-            k = len(e.ids)
-            ids[r, :k] = e.ids
-            mask[r, :k] = 1
+        rows = [self._head + e.ids[: self._room] + self._tail
+                for e in self._backend.encode_batch(texts, add_special_tokens=False)]
+        width = max((len(r) for r in rows), default=0)
+        ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
         return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
 
     def predict_turns(self, batch) -> tuple[np.ndarray, np.ndarray | None]:

@@ -156,14 +156,14 @@ def describe(config: Config) -> list[dict]:
 def model_precision(config: Config) -> str:
     """The number format the config's classifier will run in on this machine
     (``fp32``, ``bf16``, ``fp16``, or ``int8`` for a quantized CPU model)."""
-    from qa.models.classifier import resolve_device, resolve_precision
+    from qa.models.classifier import quantizes, resolve_device, resolve_precision
 
     m = config.model
     try:
         device = resolve_device(m.device)
     except RuntimeError:  # cuda asked for and absent: the run itself reports it
         return m.precision
-    if device == "cpu" and m.quantize in ("auto", "int8"):
+    if quantizes(device, m.quantize):
         return "int8"
     return resolve_precision(m.precision, device)
 
