@@ -68,6 +68,11 @@ POSITIVES: list[tuple[str, str]] = [
     ("blame", "规定就是这样，您爱怎么样怎么样"),
     ("blame", "这是您的问题，跟我们没关系"),
     ("blame", "我不是跟您说了吗"),
+    ("blame", "您刚才已经问过了啊。"),
+    ("blame", "这个您之前不是问过了吗？"),
+    ("blame", "您都问过好几遍了"),
+    ("blame", "请说清楚您的问题。"),
+    ("blame", "麻烦你说清楚点，到底要办什么"),
     ("blame", "您怎么还听不懂啊"),
     ("blame", "您急什么"),
     ("blame", "您早干嘛去了"),
@@ -206,6 +211,10 @@ def test_positive(tag: str, text: str) -> None:
 # --------------------------------------------------------------------------- hard negatives
 
 NEGATIVES: list[tuple[str, str]] = [
+    ("blame", "您之前咨询过的那个问题我已经查到了"),
+    ("blame", "您没问过这个，我来给您介绍一下"),
+    ("blame", "不好意思信号不太好，麻烦您说清楚一点"),
+    ("blame", "我再跟您说清楚一点，这个套餐是按月扣费的"),
     # apology: openers owning nothing, "don't apologise", policy about apologies
     ("apology", "不好意思，请问您贵姓"),
     ("apology", "不好意思请问您的订单号是多少"),
