@@ -438,6 +438,24 @@ def test_threshold_tuning_finds_the_separating_cut_and_respects_speaker():
     assert tune_thresholds(probs, gold, speakers, base=base)["apology"] > 0.2
 
 
+def test_threshold_tuning_prefers_the_middle_of_a_near_flat_f1_curve():
+    """One dev turn must not pull a threshold to 0.07 when 0.4 is as good within 0.01 F1."""
+    from qa.models.train import F1_TIE, tune_thresholds
+
+    n = 201
+    probs = np.zeros((n, len(TAGS)), np.float32)
+    gold = np.zeros((n, len(TAGS)), np.float32)
+    probs[:100, 4] = 0.02  # negatives
+    probs[100:200, 4] = 0.6  # positives
+    gold[100:, 4] = 1
+    probs[200, 4] = 0.07  # one positive that only a very low threshold catches
+    thr = tune_thresholds(probs, gold, ["agent"] * n)["empathy"]
+    assert 2 * 100 / (100 + 101) >= 2 * 101 / (101 + 101) - F1_TIE  # the two cuts are near-tied
+    assert thr == 0.5
+    probs[100:200, 4] = 0.3  # now 0.5 loses every positive: the cut moves down, not to 0.07
+    assert tune_thresholds(probs, gold, ["agent"] * n)["empathy"] == 0.3
+
+
 def test_noisy_variants_are_seeded():
     import random
 
