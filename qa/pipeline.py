@@ -549,6 +549,16 @@ def _worker_score(calls: list[Call]) -> tuple[ChunkTables, dict[str, float]]:
     return tables, timer.seconds
 
 
+def _calls(items: Sequence[Call | RecordError]) -> list[Call]:
+    """The calls of a chunk read from the inputs (its records that parsed)."""
+    return [x for x in items if isinstance(x, Call)]
+
+
+def _errors(items: Sequence[Call | RecordError]) -> list[RecordError]:
+    """The malformed records of a chunk read from the inputs."""
+    return [x for x in items if isinstance(x, RecordError)]
+
+
 def _uses_gpu(cfg: Config) -> bool:
     """Whether the configured classifier will run on CUDA."""
     if registry.MODEL not in cfg.recognizers and cfg.sentiment != registry.MODEL:
@@ -631,7 +641,7 @@ class _Run:
                 number, items = job
                 if number in done:
                     return None
-                calls = [x for x in items if isinstance(x, Call)]
+                calls = _calls(items)
                 ready = prepare_chunk(engine, calls, self.partition, self.mask)
                 ahead.lap("prepare")
                 return ready
@@ -652,8 +662,8 @@ class _Run:
             self.resumed += 1
             self._advance(done[number])
         elif self.engine_kind == "ray":
-            errors = [x for x in items if isinstance(x, RecordError)]
-            write_shard([x for x in items if isinstance(x, Call)], self.work.part("input", number, ".jsonl"))
+            errors = _errors(items)
+            write_shard(_calls(items), self.work.part("input", number, ".jsonl"))
             self.pending[number] = (errors, len(items))
             self.timer.lap("read")
         else:
@@ -679,7 +689,7 @@ class _Run:
                 for stage, t in seconds.items():
                     if stage in WORKER_STAGES:
                         self.timer.seconds[stage] += t
-                errors = [x for x in items if isinstance(x, RecordError)]
+                errors = _errors(items)
                 self._advance(self.write_chunk(number, tables, errors, len(items)))
                 self.timer.lap("write")
 
@@ -691,7 +701,7 @@ class _Run:
                     if number in done:
                         self._chunk(number, items, done)
                         continue
-                    calls = [x for x in items if isinstance(x, Call)]
+                    calls = _calls(items)
                     inflight.append((number, items, pool.submit(_worker_score, calls)))
                     drain(2 * self.workers)
                 drain(0)
@@ -719,9 +729,9 @@ class _Run:
         score_shards(shards, self.cfg, self.partition, self.mask, on_result, **self.ray_options)
 
     def _score_chunk(self, number: int, items: list[Call | RecordError], ready: PreparedChunk | None = None) -> dict:
-        errors = [x for x in items if isinstance(x, RecordError)]
+        errors = _errors(items)
         if ready is None:
-            calls = [x for x in items if isinstance(x, Call)]
+            calls = _calls(items)
             tables = score_calls(self.engine, calls, self.partition, self.mask, self.timer)
         else:
             tables = score_prepared(self.engine, ready, self.timer)
