@@ -648,7 +648,7 @@ def test_train_builds_student_and_teacher_model_from_a_tiny_encoder(tmp_path, te
     assert meta.name == "qa-small-teacher"
     assert set(meta.thresholds) == set(TAGS) and all(0 < v < 1 for v in meta.thresholds.values())
     card = (teacher_dir / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "fine-tuned end to end" in card and "--teacher-out" in card
+    assert "fine-tuned end to end" in card and "--teacher finetune --teacher-out" in card
     (hits,) = C.ModelRecognizer(teacher_dir).recognize([prepare("C1", 0, Speaker.AGENT, TEXTS[0])])
     assert all(h.tag in TAGS and h.source == "model:qa-small-teacher.v1" for h in hits)
 

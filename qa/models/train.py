@@ -875,7 +875,7 @@ def _write_teacher(teacher, tok, char_table, init: Path, parts: dict, dev_ex: li
     gold_dev, spk_dev = np.stack([e.tags for e in dev_ex]), [e.speaker for e in dev_ex]
     tprobs, tsent = probs_of(test_ex)
     sub: dict = {"settings": {**asdict(s), "name": f"{s.name}-teacher", "out": str(out)},
-                 "command": f"qa train --out {s.out} --teacher-out {out} --seed {s.seed}",
+                 "command": f"qa train --out {s.out} --teacher finetune --teacher-out {out} --seed {s.seed}",
                  "init": report.get("init"), "data": report["data"],
                  "timings_s": {"teacher_finetune": report["timings_s"]["teacher_finetune"]},
                  "teacher_fit": report["teacher_fit"]}
@@ -955,7 +955,8 @@ def write_card(out: Path, report: dict, extra: str = "") -> None:
         "",
         "```",
         report.get("command") or
-        ("qa train --out " + s["out"] + (f" --init {s['init']}" if s["init"] else "") + f" --seed {s['seed']}"),
+        ("qa train --out " + s["out"] + (f" --init {s['init']}" if s["init"] else "")
+         + (" --teacher finetune" if s.get("teacher") == "finetune" else "") + f" --seed {s['seed']}"),
         "```",
         "",
         f"- start: {report.get('init')}",
