@@ -21,6 +21,12 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)  # report tables must not wrap
 
 
+def _require_device(device: str) -> None:
+    if device not in ("auto", "cpu", "cuda"):
+        err.print(f"[red]unknown device {device!r}; use auto, cpu or cuda[/red]")
+        raise typer.Exit(1)
+
+
 def train(
     out_dir: Annotated[Path, typer.Option("--out", help="Model folder to write (Hugging Face layout + MODEL_CARD.md).")] = Path("models/qa-small"),
     turns: Annotated[Path, typer.Option("--turns", help="Folder of labelled turn files (corpora/turns).")] = Path("corpora/turns"),
@@ -60,9 +66,7 @@ def train(
     if teacher not in ("finetune", "frozen"):
         err.print(f"[red]unknown teacher {teacher!r}; use finetune or frozen[/red]")
         raise typer.Exit(1)
-    if device not in ("auto", "cpu", "cuda"):
-        err.print(f"[red]unknown device {device!r}; use auto, cpu or cuda[/red]")
-        raise typer.Exit(1)
+    _require_device(device)
     if teacher_out is not None and teacher != "finetune":
         err.print("[red]--teacher-out writes the fine-tuned teacher: it needs --teacher finetune[/red]")
         raise typer.Exit(1)
@@ -101,9 +105,7 @@ def eval(
     if bad:
         err.print(f"[red]unknown source(s) {bad}; known: {list(SOURCES)}[/red]")
         raise typer.Exit(1)
-    if device not in ("auto", "cpu", "cuda"):
-        err.print(f"[red]unknown device {device!r}; use auto, cpu or cuda[/red]")
-        raise typer.Exit(1)
+    _require_device(device)
     try:
         cfg = load_config(config)
         report = evaluate(gold, model=model, device=device, config=cfg, split=split, sources=sources)

